@@ -1,0 +1,31 @@
+# Two commands matter: `make run` and `make test`. Everything else is what they build on.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench-read clean
+
+setup: $(STAMP)
+
+# Debian's python3 ships without ensurepip unless python3-venv is installed; install it when missing.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update && apt-get install -y python3-venv; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/rgw demo
+
+lint: setup
+	$(BIN)/ruff check rgw tests
+
+test: lint
+	$(BIN)/pytest -q
+
+bench-read: setup
+	$(BIN)/rgw bench read
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,184 @@
+"""`rgw bench read`: what the gateway adds to a query, measured against the store in the same run.
+
+Starts a region store and the gateway on loopback, loads a 384-d collection straight into the
+store, waits until it is indexed, then sends the same queries directly and through the
+gateway at several concurrencies. The gateway's CPU per query comes from /proc, so it counts
+only the gateway process, whatever else the machine is doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from rgw.proxy.http1 import Pool
+from rgw.topology import local_topology
+
+COLLECTION = "bench"
+DIMENSIONS = 384
+LOAD_BATCH = 1000
+DISTINCT_QUERIES = 500
+MAX_PHASE_SECONDS = 60.0
+
+
+@dataclass
+class Phase:
+    target: str  # "store" or "gateway"
+    concurrency: int
+    queries: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    qps: float
+    gateway_cpu_us_per_query: float | None
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _progress(text: str) -> None:
+    print(f"\r  {text}".ljust(72), end="", file=sys.stderr, flush=True)
+
+
+async def load_collection(pool: Pool, points: int, seed: int) -> None:
+    body = orjson.dumps({"vectors": {"size": DIMENSIONS, "distance": "Cosine"}})
+    reply = await pool.request("PUT", f"/collections/{COLLECTION}", body)
+    if reply.status != 200:
+        raise RuntimeError(f"create collection failed: {reply.status} {reply.body[:200]!r}")
+    rng = np.random.default_rng(seed)
+    for start in range(0, points, LOAD_BATCH):
+        count = min(LOAD_BATCH, points - start)
+        vectors = rng.standard_normal((count, DIMENSIONS), dtype=np.float32)
+        batch = {"batch": {"ids": list(range(start, start + count)), "vectors": vectors,
+                           "payloads": [{"n": i} for i in range(start, start + count)]}}
+        reply = await pool.request("PUT", f"/collections/{COLLECTION}/points?wait=true",
+                                   orjson.dumps(batch, option=orjson.OPT_SERIALIZE_NUMPY))
+        if reply.status != 200:
+            raise RuntimeError(f"upsert failed: {reply.status} {reply.body[:200]!r}")
+        _progress(f"loading {start + count}/{points} points")
+    print(file=sys.stderr)
+
+
+async def collection_info(pool: Pool) -> dict:
+    reply = await pool.request("GET", f"/collections/{COLLECTION}", None)
+    return orjson.loads(reply.body)["result"]
+
+
+async def wait_indexed(pool: Pool, points: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = await collection_info(pool)
+        indexed = info.get("indexed_vectors_count") or 0
+        _progress(f"index building: {indexed}/{points} vectors indexed")
+        if indexed >= points:
+            print(file=sys.stderr)
+            return True
+        await asyncio.sleep(1.0)
+    print(file=sys.stderr)
+    return False
+
+
+async def run_phase(pool: Pool, bodies: list[bytes], concurrency: int, total: int, target: str,
+                    gateway_pid: int | None) -> Phase:
+    path = f"/collections/{COLLECTION}/points/query"
+    latencies: list[float] = []
+    counter = iter(range(total))
+    deadline = time.monotonic() + MAX_PHASE_SECONDS
+
+    async def worker() -> None:
+        for i in counter:
+            if time.monotonic() > deadline:
+                return
+            started = time.perf_counter()
+            reply = await pool.request("POST", path, bodies[i % len(bodies)])
+            latencies.append(time.perf_counter() - started)
+            if reply.status != 200:
+                raise RuntimeError(f"{target} answered {reply.status}: {reply.body[:200]!r}")
+
+    warm = iter(range(min(200, total)))
+    await asyncio.gather(*(_drain(pool, path, bodies, warm) for _ in range(concurrency)))
+    cpu_before = process_cpu_seconds(gateway_pid) if gateway_pid else 0.0
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    cpu = process_cpu_seconds(gateway_pid) - cpu_before if gateway_pid else None
+    latencies.sort()
+    n = len(latencies)
+    return Phase(target=target, concurrency=concurrency, queries=n, seconds=round(elapsed, 3),
+                 p50_ms=round(latencies[n // 2] * 1000, 3), p99_ms=round(latencies[int(n * 0.99)] * 1000, 3),
+                 qps=round(n / elapsed, 1),
+                 gateway_cpu_us_per_query=None if cpu is None else round(cpu / n * 1e6, 1))
+
+
+async def _drain(pool: Pool, path: str, bodies: list[bytes], counter) -> None:
+    for i in counter:
+        await pool.request("POST", path, bodies[i % len(bodies)])
+
+
+async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: int, queries: int,
+                  concurrencies: tuple[int, ...]) -> tuple[list[Phase], dict]:
+    store = Pool("127.0.0.1", store_port)
+    gateway = Pool("127.0.0.1", gateway_port)
+    try:
+        await load_collection(store, points, seed=42)
+        indexed = await wait_indexed(store, points, timeout=600)
+        info = await collection_info(store)
+        rng = np.random.default_rng(7)
+        bodies = [orjson.dumps({"query": v, "limit": 10}, option=orjson.OPT_SERIALIZE_NUMPY)
+                  for v in rng.standard_normal((DISTINCT_QUERIES, DIMENSIONS), dtype=np.float32)]
+        phases = []
+        for concurrency in concurrencies:
+            for target, pool, pid in (("store", store, None), ("gateway", gateway, gateway_pid)):
+                _progress(f"measuring {target} at concurrency {concurrency}")
+                phases.append(await run_phase(pool, bodies, concurrency, queries, target, pid))
+        print(file=sys.stderr)
+        return phases, {"indexed": indexed, "points_count": info.get("points_count"),
+                        "indexed_vectors_count": info.get("indexed_vectors_count"),
+                        "segments_count": info.get("segments_count")}
+    finally:
+        store.close()
+        gateway.close()
+
+
+def render(phases: list[Phase], meta: dict) -> str:
+    lines = [f"collection: {meta['points_count']} points x {DIMENSIONS} dims, indexed={meta['indexed']} "
+             f"({meta['indexed_vectors_count']} vectors in HNSW, {meta['segments_count']} segments), limit 10", "",
+             "target   conc  queries   p50 ms   p99 ms      qps   gateway CPU us/query"]
+    for p in phases:
+        cpu = "-" if p.gateway_cpu_us_per_query is None else f"{p.gateway_cpu_us_per_query:.0f}"
+        lines.append(f"{p.target:<8} {p.concurrency:>4} {p.queries:>8} {p.p50_ms:>8.3f} {p.p99_ms:>8.3f} "
+                     f"{p.qps:>8.0f}   {cpu}")
+    lines.append("")
+    by_key = {(p.target, p.concurrency): p for p in phases}
+    for concurrency in sorted({p.concurrency for p in phases}):
+        direct, via = by_key[("store", concurrency)], by_key[("gateway", concurrency)]
+        lines.append(f"concurrency {concurrency}: gateway adds {via.p50_ms - direct.p50_ms:+.3f} ms at p50 "
+                     f"({via.p50_ms / direct.p50_ms:.2f}x), {via.p99_ms - direct.p99_ms:+.3f} ms at p99; "
+                     f"throughput {via.qps / direct.qps:.2f}x of direct; "
+                     f"{via.gateway_cpu_us_per_query:.0f} us gateway CPU per query")
+    return "\n".join(lines)
+
+
+def run_read_bench(points: int, queries: int, as_json: bool = False,
+                   concurrencies: tuple[int, ...] = (1, 16)) -> int:
+    with tempfile.TemporaryDirectory(prefix="rgw-bench-") as tmp:
+        topology = local_topology(Path(tmp), regions=("primary",))
+        with topology:
+            print(f"store pid {topology.stores['primary'].pid}, gateway pid {topology.gateway.pid}", file=sys.stderr)
+            phases, meta = asyncio.run(measure(topology.store_ports["primary"], topology.gateway_port,
+                                               topology.gateway.pid, points, queries, concurrencies))
+    if as_json:
+        print(orjson.dumps({"meta": meta, "phases": [asdict(p) for p in phases]}, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(render(phases, meta))
+    return 0

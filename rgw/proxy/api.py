@@ -1,0 +1,143 @@
+"""The gateway's HTTP surface: Qdrant's REST API (forwarded as bytes) and /gateway/*.
+
+Reads and writes are told apart by method and path alone; bodies are never parsed here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from rgw import QDRANT_API_VERSION, __version__, envelope
+from rgw.proxy.routing import Answer, NoSourceAvailable, ReadRouter, Writer
+
+log = logging.getLogger("rgw.api")
+
+# Qdrant REST operations the gateway serves, by method and the path after /collections/{name}
+# ("*" stands for one path segment such as a point id). Anything else is a 404 naming the path:
+# the gateway does not forward what it cannot route safely (cluster, snapshots, shard keys...).
+COLLECTION_READS = frozenset({
+    ("GET", ""), ("GET", "exists"), ("GET", "aliases"),
+    ("POST", "points"), ("GET", "points/*"), ("POST", "points/scroll"), ("POST", "points/count"),
+    ("POST", "points/query"), ("POST", "points/query/batch"), ("POST", "points/query/groups"),
+    ("POST", "points/search"), ("POST", "points/search/batch"), ("POST", "points/search/groups"),
+    ("POST", "points/recommend"), ("POST", "points/recommend/batch"),
+    ("POST", "points/discover"), ("POST", "points/discover/batch"), ("POST", "facet"),
+})
+COLLECTION_WRITES = frozenset({
+    ("PUT", ""), ("PATCH", ""), ("DELETE", ""),
+    ("PUT", "points"), ("POST", "points/delete"), ("POST", "points/batch"),
+    ("POST", "points/payload"), ("PUT", "points/payload"), ("POST", "points/payload/delete"),
+    ("POST", "points/payload/clear"), ("PUT", "points/vectors"), ("POST", "points/vectors/delete"),
+    ("PUT", "index"), ("DELETE", "index/*"),
+})
+TOP_LEVEL_READS = frozenset({("GET", "/collections"), ("GET", "/aliases")})
+
+
+def classify(method: str, raw_path: str) -> tuple[str | None, str | None]:
+    """("read" | "write" | None, collection name or None) for a request line."""
+    path = raw_path.partition("?")[0]
+    if (method, path) in TOP_LEVEL_READS:
+        return "read", None
+    parts = path.split("/", 3)  # "", "collections", name, rest
+    if len(parts) < 3 or parts[1] != "collections" or not parts[2]:
+        return None, None
+    collection = unquote(parts[2])
+    rest = parts[3] if len(parts) == 4 else ""
+    shape = (method, rest)
+    if shape not in COLLECTION_READS and shape not in COLLECTION_WRITES:
+        head, sep, tail = rest.rpartition("/")
+        if sep and tail and "/" not in head:
+            shape = (method, f"{head}/*")
+    if shape in COLLECTION_READS:
+        return "read", collection
+    if shape in COLLECTION_WRITES:
+        return "write", collection
+    return None, None
+
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # Qdrant's default service.max_request_size_mb
+
+
+def provenance(answer: Answer) -> dict[str, str]:
+    headers = {
+        "X-Gateway-Source": answer.region,
+        "X-Gateway-Mode": answer.mode,
+        "X-Gateway-Coverage": "1",
+        "X-Gateway-Staleness": "0",
+    }
+    if len(answer.attempts) > 1:
+        headers["X-Gateway-Attempts"] = ", ".join(map(str, answer.attempts))
+    return headers
+
+
+def unavailable(exc: NoSourceAvailable, started: float) -> web.Response:
+    tried = "; ".join(str(a) for a in exc.attempts)
+    return envelope.error(503, f"Service unavailable: no region could answer ({tried})", started,
+                          headers={"X-Gateway-Source": "none", "X-Gateway-Mode": "unavailable"})
+
+
+def qdrant_handler(reader: ReadRouter, writer: Writer,
+                   on_write: Callable[[str, str, str | None, Answer], None]):
+    """The one handler behind Qdrant's API: classify, forward the bytes, relay the answer back."""
+
+    async def handler(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        method, raw_path = request.method, request.raw_path
+        kind, collection = classify(method, raw_path)
+        if kind is None:
+            return envelope.error(404, f"Not found: {method} {request.path} is not served by the gateway", started)
+        try:
+            body = await request.read() if request.body_exists else None
+        except web.HTTPRequestEntityTooLarge:
+            return envelope.error(413, f"Payload too large: request body exceeds {MAX_BODY_BYTES} bytes", started)
+        try:
+            if kind == "read":
+                answer = await reader.read(method, raw_path, body, collection)
+            else:
+                answer = await writer.write(method, raw_path, body, collection)
+                on_write(method, raw_path, collection, answer)
+        except NoSourceAvailable as exc:
+            return unavailable(exc, started)
+        reply = answer.reply
+        return web.Response(body=reply.body, status=reply.status, headers=provenance(answer),
+                            content_type=reply.content_type.partition(";")[0])
+
+    return handler
+
+
+async def root(request: web.Request) -> web.Response:
+    # qdrant-client reads `version` to check compatibility; we speak this API version.
+    return web.json_response({"title": "qdrant - vector search engine", "version": QDRANT_API_VERSION,
+                              "gateway": f"retrieval-gateway {__version__}"})
+
+
+async def probe(request: web.Request) -> web.Response:
+    return web.Response(text=f"{request.path.strip('/')} check passed")
+
+
+@web.middleware
+async def never_crash(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Whatever a client sends, it gets an answer in Qdrant's error shape, and the gateway lives on."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return envelope.error(exc.status, f"{exc.reason}: {request.method} {request.path}")
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return envelope.error(500, "Service internal error: the gateway failed on this request (logged)")
+
+
+def add_routes(app: web.Application, reader: ReadRouter, writer: Writer,
+               on_write: Callable[[str, str, str | None, Answer], None]) -> None:
+    """The gateway's own endpoints first, then everything else through the Qdrant handler."""
+    app.router.add_get("/", root)
+    for path in ("/healthz", "/livez", "/readyz"):
+        app.router.add_get(path, probe)
+    app.router.add_route("*", "/{tail:.*}", qdrant_handler(reader, writer, on_write))

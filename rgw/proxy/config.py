@@ -1,0 +1,278 @@
+"""Gateway configuration: TOML in, validated dataclasses out.
+
+Every key is checked at load; an unknown key or a wrong type is an error naming the key,
+the way Envoy rejects a bad bootstrap rather than guessing. Defaults are the safe ones.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """Active health checking of each region (Envoy's health_check, trimmed)."""
+
+    interval_s: float = 0.25
+    timeout_s: float = 0.5
+    unhealthy_threshold: int = 2
+    healthy_threshold: int = 2
+    path: str = "/readyz"
+    # Collections are listed and inspected per region on a slower cadence.
+    collections_interval_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class OutlierDetection:
+    """Passive ejection from real traffic (Envoy's outlier_detection, consecutive errors)."""
+
+    consecutive_errors: int = 3
+    base_ejection_s: float = 1.0
+    max_ejection_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Timeouts, retries across regions and hedging for reads."""
+
+    per_try_timeout_s: float = 2.0
+    request_timeout_s: float = 10.0
+    write_timeout_s: float = 10.0
+    hedging: bool = True
+    # None derives the delay from the region's observed p99 latency (x hedge_latency_factor).
+    hedge_delay_ms: float | None = None
+    hedge_latency_factor: float = 2.0
+    hedge_min_delay_ms: float = 5.0
+    hedge_max_delay_ms: float = 250.0
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    url: str
+    api_key: str | None = None
+
+
+TIERS = ("critical", "standard", "best-effort")
+WRITE_ACKS = ("journal", "primary", "all")
+SOURCE_KINDS = ("partial", "cache", "lexical")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Per-collection serving policy. Parsed and validated now; degraded modes use it later."""
+
+    tier: str = "standard"
+    chain: tuple[str, ...] = ()  # empty: every region in configured order
+    min_coverage: float = 0.8
+    cache_ttl_s: float = 0.0
+    stale_if_error_s: float = 300.0
+    max_staleness_s: float = 30.0
+    text_field: str = "text"
+    write_ack: str = "journal"
+
+
+@dataclass(frozen=True)
+class Policies:
+    default: Policy = field(default_factory=Policy)
+    collections: dict[str, Policy] = field(default_factory=dict)
+
+    def for_collection(self, name: str) -> Policy:
+        return self.collections.get(name, self.default)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    listen: str = "127.0.0.1:6333"
+    data_dir: Path = Path("var/gateway")
+    regions: tuple[Region, ...] = ()
+    health: HealthCheck = field(default_factory=HealthCheck)
+    outlier: OutlierDetection = field(default_factory=OutlierDetection)
+    routing: Routing = field(default_factory=Routing)
+    policies: Policies = field(default_factory=Policies)
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"gateway.listen: expected HOST:PORT, got {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no such file: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}") from exc
+    return parse_config(raw)
+
+
+def parse_config(raw: dict[str, Any]) -> GatewayConfig:
+    _only_keys(raw, "", {"gateway", "regions", "health", "outlier", "routing", "policies"})
+    gateway = _table(raw, "gateway")
+    _only_keys(gateway, "gateway", {"listen", "data_dir"})
+    listen = _typed(gateway, "gateway", "listen", str, GatewayConfig.listen)
+    split_listen(listen)
+    data_dir = Path(_typed(gateway, "gateway", "data_dir", str, str(GatewayConfig.data_dir)))
+
+    regions = _regions(raw.get("regions"))
+    health = _section(raw, "health", HealthCheck)
+    outlier = _section(raw, "outlier", OutlierDetection)
+    routing = _section(raw, "routing", Routing)
+    _check_positive(health, "health", ("interval_s", "timeout_s", "collections_interval_s"))
+    _check_positive(health, "health", ("unhealthy_threshold", "healthy_threshold"))
+    _check_positive(outlier, "outlier", ("consecutive_errors", "base_ejection_s", "max_ejection_s"))
+    _check_positive(routing, "routing", ("per_try_timeout_s", "request_timeout_s", "write_timeout_s"))
+    if routing.hedge_delay_ms is not None and routing.hedge_delay_ms <= 0:
+        raise ConfigError("routing.hedge_delay_ms: must be > 0 (omit it to derive from latency)")
+    policies = _policies(raw.get("policies", {}), {r.name for r in regions})
+    return GatewayConfig(listen=listen, data_dir=data_dir, regions=regions, health=health,
+                         outlier=outlier, routing=routing, policies=policies)
+
+
+def _regions(value: Any) -> tuple[Region, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError("regions: at least one [[regions]] entry with name and url is required")
+    seen: set[str] = set()
+    out = []
+    for i, entry in enumerate(value):
+        where = f"regions[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a table")
+        _only_keys(entry, where, {"name", "url", "api_key"})
+        name = _typed(entry, where, "name", str, None)
+        url = _typed(entry, where, "url", str, None)
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"{where}.name: use letters, digits, '-' or '_', got {name!r}")
+        if name in seen:
+            raise ConfigError(f"{where}.name: duplicate region name {name!r}")
+        if name in SOURCE_KINDS:
+            raise ConfigError(f"{where}.name: {name!r} is reserved for a degraded source")
+        seen.add(name)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.port is None:
+            raise ConfigError(f"{where}.url: expected http://HOST:PORT, got {url!r}")
+        api_key = _typed(entry, where, "api_key", str, None) if "api_key" in entry else None
+        out.append(Region(name=name, url=url.rstrip("/"), api_key=api_key))
+    return tuple(out)
+
+
+def _policies(value: Any, region_names: set[str]) -> Policies:
+    if not isinstance(value, dict):
+        raise ConfigError("policies: expected a table")
+    _only_keys(value, "policies", {"default", "collections"})
+    default = _policy(value.get("default", {}), "policies.default", Policy(), region_names)
+    collections = {}
+    raw_collections = value.get("collections", {})
+    if not isinstance(raw_collections, dict):
+        raise ConfigError("policies.collections: expected a table of collection tables")
+    for name, body in raw_collections.items():
+        collections[name] = _policy(body, f"policies.collections.{name}", default, region_names)
+    return Policies(default=default, collections=collections)
+
+
+def _policy(value: Any, where: str, base: Policy, region_names: set[str]) -> Policy:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table")
+    _only_keys(value, where, {f.name for f in fields(Policy)})
+    kwargs: dict[str, Any] = {}
+    for f in fields(Policy):
+        if f.name not in value:
+            continue
+        if f.name == "chain":
+            chain = value["chain"]
+            if not isinstance(chain, list) or not all(isinstance(s, str) for s in chain) or not chain:
+                raise ConfigError(f"{where}.chain: expected a non-empty list of source names")
+            for source in chain:
+                if source not in region_names and source not in SOURCE_KINDS:
+                    allowed = sorted(region_names | set(SOURCE_KINDS))
+                    raise ConfigError(f"{where}.chain: unknown source {source!r} (allowed: {allowed})")
+            kwargs["chain"] = tuple(chain)
+        else:
+            kwargs[f.name] = _typed(value, where, f.name, type(getattr(base, f.name)), None)
+    policy = Policy(**{**base.__dict__, **kwargs})
+    if policy.tier not in TIERS:
+        raise ConfigError(f"{where}.tier: expected one of {TIERS}, got {policy.tier!r}")
+    if policy.write_ack not in WRITE_ACKS:
+        raise ConfigError(f"{where}.write_ack: expected one of {WRITE_ACKS}, got {policy.write_ack!r}")
+    if not 0.0 <= policy.min_coverage <= 1.0:
+        raise ConfigError(f"{where}.min_coverage: expected 0..1, got {policy.min_coverage}")
+    for name in ("cache_ttl_s", "stale_if_error_s", "max_staleness_s"):
+        if getattr(policy, name) < 0:
+            raise ConfigError(f"{where}.{name}: must be >= 0")
+    return policy
+
+
+def _section(raw: dict[str, Any], name: str, cls: type) -> Any:
+    table = _table(raw, name)
+    _only_keys(table, name, {f.name for f in fields(cls)})
+    defaults = cls()
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in table:
+            default = getattr(defaults, f.name)
+            expected = float if default is None else type(default)
+            kwargs[f.name] = _typed(table, name, f.name, expected, None)
+    return cls(**kwargs)
+
+
+def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a table [{name}]")
+    return value
+
+
+def _only_keys(table: dict[str, Any], where: str, allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            prefix = f"{where}." if where else ""
+            raise ConfigError(f"{prefix}{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _typed(table: dict[str, Any], where: str, key: str, expected: type, default: Any) -> Any:
+    if key not in table:
+        if default is None:
+            raise ConfigError(f"{where}.{key}: required")
+        return default
+    value = table[key]
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
+        raise ConfigError(f"{where}.{key}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_positive(section: Any, where: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        if getattr(section, name) <= 0:
+            raise ConfigError(f"{where}.{name}: must be > 0, got {getattr(section, name)}")
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: the only addresses tests and chaos may target."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
