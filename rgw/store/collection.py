@@ -1,0 +1,327 @@
+"""One collection: its engine shard, write lock, operation ids and on-disk generations.
+
+Layout of `DATA/collections/<name>/`:
+
+    collection.json   the create body (re-parsed into a CollectionSpec on load)
+    CURRENT           name of the live generation directory, switched by atomic rename
+    OPS               highest reserved operation id
+    gen-000001/       the EdgeShard (engine segments + WAL)
+
+An index build copies the live generation to the next one, indexes the copy elsewhere and swaps
+it in (see optimize.py); every write made meanwhile is recorded and replayed onto the copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+import qdrant_edge as qe
+
+from rgw.store.durable import atomic_write, fsync_tree
+from rgw.store.errors import WrongInput, collection_missing, engine_errors, point_missing
+from rgw.store.fields import PointId
+from rgw.store.spec import CollectionSpec
+from rgw.store.translate import QueryPlan, Retrieve
+from rgw.store.writes import Write
+
+SPEC_FILE = "collection.json"
+CURRENT_FILE = "CURRENT"
+OPS_FILE = "OPS"
+GENERATION_PREFIX = "gen-"
+# Writes replayed onto a new generation before taking the write lock for the last few.
+_REPLAY_ROUNDS = 3
+
+
+def generation_dir(generation: int) -> str:
+    return f"{GENERATION_PREFIX}{generation:06d}"
+
+
+@dataclass
+class OperationIds:
+    """Per-collection operation ids that keep increasing across restarts, even after kill -9.
+
+    Ids are reserved on disk a block at a time, so there is no disk write per operation; a restart
+    resumes above every id ever handed out, leaving a gap.
+    """
+
+    path: Path
+    next_id: int
+    reserved: int
+    BLOCK: ClassVar[int] = 1 << 16
+
+    @classmethod
+    def load(cls, path: Path) -> OperationIds:
+        start = int(path.read_text()) if path.exists() else 0
+        return cls(path, start, start)
+
+    def take(self) -> int:
+        if self.next_id >= self.reserved:
+            self.reserved = self.next_id + self.BLOCK
+            atomic_write(self.path, str(self.reserved).encode())
+        self.next_id += 1
+        return self.next_id - 1
+
+
+@dataclass(eq=False)
+class Snapshot:
+    """A flushed copy of the live shard being indexed, and the writes the live shard took since."""
+
+    generation: int
+    path: Path
+    writes: list[tuple[qe.UpdateOperation, bool]] = field(default_factory=list)  # (op, applied ok)
+
+
+@dataclass(eq=False)
+class Collection:
+    name: str
+    root: Path
+    spec: CollectionSpec
+    shard: qe.EdgeShard
+    generation: int
+    op_ids: OperationIds
+    unindexed: int = 0  # points written since the last index build began
+    dirty: bool = False  # written since the last flush
+    closed: bool = False
+    snapshot: Snapshot | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises writes, flushes and swaps
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @staticmethod
+    def initialise(root: Path, spec: CollectionSpec) -> None:
+        """Write a new, empty collection into `root` (a staging directory the registry publishes)."""
+        root.mkdir(parents=True)
+        with engine_errors():
+            shard = qe.EdgeShard.create(str(root / generation_dir(1)), spec.edge_config())
+            shard.flush()
+            shard.close()
+        atomic_write(root / SPEC_FILE, orjson.dumps(spec.source))
+        atomic_write(root / CURRENT_FILE, generation_dir(1).encode())
+
+    @classmethod
+    def open(cls, root: Path) -> Collection:
+        """Load a published collection; generations other than CURRENT are leftovers of an
+        interrupted index build and are removed."""
+        spec = CollectionSpec.parse(orjson.loads((root / SPEC_FILE).read_bytes()))
+        current = (root / CURRENT_FILE).read_text().strip()
+        for stale in root.glob(f"{GENERATION_PREFIX}*"):
+            if stale.name != current:
+                shutil.rmtree(stale)
+        with engine_errors():
+            shard = qe.EdgeShard.load(str(root / current))
+            info = shard.info()
+        collection = cls(
+            name=root.name,
+            root=root,
+            spec=spec,
+            shard=shard,
+            generation=int(current.removeprefix(GENERATION_PREFIX)),
+            op_ids=OperationIds.load(root / OPS_FILE),
+        )
+        collection.unindexed = collection._estimate_unindexed(info)
+        return collection
+
+    async def close(self) -> None:
+        async with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            with engine_errors():
+                self.shard.flush()
+                self.shard.close()
+
+    @property
+    def live_path(self) -> Path:
+        return self.root / generation_dir(self.generation)
+
+    # -- reads (synchronous: the engine answers them in well under a millisecond or two) ---
+
+    def retrieve(self, request: Retrieve) -> list[qe.Record]:
+        with engine_errors():
+            return self.shard.retrieve(request.ids, request.with_payload, request.with_vector)
+
+    def query(self, plans: list[QueryPlan]) -> list[list[qe.ScoredPoint]]:
+        """Run queries as one engine batch (shared pass over the segments)."""
+        requests = [plan.request(self._reference_vector(plan.by_id, plan.using)) for plan in plans]
+        with engine_errors():
+            if len(requests) == 1:
+                return [self.shard.query(requests[0])]
+            return self.shard.query_batch(qe.QueryBatchRequest(requests))
+
+    def _reference_vector(self, point_id: PointId | None, using: str) -> Any:
+        """The vector `using` of the point a query refers to by id."""
+        if point_id is None:
+            return None
+        with engine_errors():
+            found = self.shard.retrieve([point_id], False, [using])
+        if not found:
+            raise point_missing(point_id)
+        vector = found[0].vector
+        if isinstance(vector, dict):
+            vector = vector.get(using)
+        if vector is None:
+            raise WrongInput(f"Point {point_id} has no vector `{using}`")
+        return vector
+
+    def scroll(self, request: qe.ScrollRequest) -> tuple[list[qe.Record], Any]:
+        with engine_errors():
+            return self.shard.scroll(request)
+
+    def count(self, request: qe.CountRequest) -> int:
+        with engine_errors():
+            return self.shard.count(request)
+
+    def facet(self, request: qe.FacetRequest) -> qe.FacetResponse:
+        with engine_errors():
+            return self.shard.facet(request)
+
+    def stats(self) -> qe.ShardInfo:
+        with engine_errors():
+            return self.shard.info()
+
+    @property
+    def indexing(self) -> bool:
+        """An index build of this collection is under way."""
+        return self.snapshot is not None
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def write(self, writes: list[Write]) -> list[int]:
+        """Apply writes in order and return their operation ids; stops at the first failure
+        (earlier ones stay applied, as in Qdrant's batch update)."""
+        async with self.lock:
+            if self.closed:
+                raise collection_missing(self.name)
+            ids = []
+            for write in writes:
+                try:
+                    with engine_errors():
+                        self.shard.update(write.op)
+                except Exception:
+                    self._record(write.op, applied=False)
+                    raise
+                self._record(write.op, applied=True)
+                self.unindexed += write.points
+                self.dirty = True
+                ids.append(self.op_ids.take())
+            return ids
+
+    def _record(self, op: qe.UpdateOperation, applied: bool) -> None:
+        # A failed operation may still have changed part of the shard; replaying it reproduces
+        # the same partial effect on the copy.
+        if self.snapshot is not None:
+            self.snapshot.writes.append((op, applied))
+
+    async def flush(self) -> None:
+        """Persist segments so the WAL replay after a restart stays short."""
+        async with self.lock:
+            if self.dirty and not self.closed:
+                with engine_errors():
+                    self.shard.flush()
+                self.dirty = False
+
+    # -- index builds (driven by optimize.IndexBuilder) --------------------------------------
+
+    def needs_index(self, threshold: int) -> bool:
+        return (not self.closed and self.snapshot is None and bool(self.spec.dense)
+                and self.spec.indexing_enabled and self.unindexed >= threshold)
+
+    def _estimate_unindexed(self, info: qe.ShardInfo) -> int:
+        # The engine counts every stored vector of every name; sparse ones are always indexed.
+        if not self.spec.dense:
+            return 0
+        stored = info.points_count * (len(self.spec.dense) + len(self.spec.sparse))
+        return max(0, stored - info.indexed_vectors_count) // len(self.spec.dense)
+
+    async def begin_snapshot(self) -> Snapshot:
+        """Copy the flushed live shard to the next generation and start recording writes.
+
+        Holds the write lock for the flush and copy only; reads go on meanwhile.
+        """
+        async with self.lock:
+            if self.closed:
+                raise collection_missing(self.name)
+            with engine_errors():
+                self.shard.flush()
+            self.dirty = False
+            snapshot = Snapshot(self.generation + 1, self.root / generation_dir(self.generation + 1))
+            await asyncio.to_thread(_copy_tree, self.live_path, snapshot.path)
+            self.snapshot = snapshot
+            self.unindexed = 0
+            return snapshot
+
+    async def adopt(self, snapshot: Snapshot) -> None:
+        """Make the indexed copy live: replay the writes it missed, switch CURRENT, swap shards.
+
+        Raises (after dropping the copy) when the collection went away or the replay failed.
+        """
+        try:
+            with engine_errors():
+                shard = await asyncio.to_thread(qe.EdgeShard.load, str(snapshot.path))
+        except Exception:
+            await self.abandon(snapshot)
+            raise
+        try:
+            await asyncio.to_thread(fsync_tree, snapshot.path)
+            # Most of the backlog is replayed while writes keep flowing; the lock is held only
+            # for what arrived during the last round.
+            replayed = 0
+            for _ in range(_REPLAY_ROUNDS):
+                replayed = await _catch_up(shard, snapshot.writes, replayed)
+            async with self.lock:
+                if self.closed:
+                    raise collection_missing(self.name)
+                for op, applied in snapshot.writes[replayed:]:
+                    _replay(shard, op, applied)
+                with engine_errors():
+                    shard.flush()
+                atomic_write(self.root / CURRENT_FILE, snapshot.path.name.encode())
+                old_shard, old_path = self.shard, self.live_path
+                self.shard, self.generation, self.snapshot = shard, snapshot.generation, None
+        except Exception:
+            with contextlib.suppress(Exception):
+                shard.close()
+            await self.abandon(snapshot)
+            raise
+        with engine_errors():
+            old_shard.close()
+        await asyncio.to_thread(shutil.rmtree, old_path, True)
+
+    async def abandon(self, snapshot: Snapshot) -> None:
+        """Drop a copy that will not be used. Its points stay unindexed until another threshold's
+        worth of writes arrives, so a build that keeps failing is not retried in a loop."""
+        if self.snapshot is snapshot:
+            self.snapshot = None
+        await asyncio.to_thread(shutil.rmtree, snapshot.path, True)
+
+
+async def _catch_up(shard: qe.EdgeShard, writes: list[tuple[qe.UpdateOperation, bool]], start: int) -> int:
+    """Replay writes[start:] onto shard, yielding to the event loop after each (new writes may be
+    appended meanwhile); returns how many writes have been replayed in total."""
+    index = start
+    while index < len(writes):
+        _replay(shard, *writes[index])
+        index += 1
+        await asyncio.sleep(0)
+    return index
+
+
+def _replay(shard: qe.EdgeShard, op: qe.UpdateOperation, applied: bool) -> None:
+    """Apply a recorded write; one that failed on the live shard may fail again, just as partially."""
+    try:
+        with engine_errors():
+            shard.update(op)
+    except Exception:
+        if applied:
+            raise
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)

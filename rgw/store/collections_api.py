@@ -1,0 +1,85 @@
+"""REST handlers for collections, payload indexes and aliases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from rgw.store import render, writes
+from rgw.store.api import api, apply, collection_of, json_body, store_of
+from rgw.store.spec import CollectionSpec
+
+
+@api
+async def list_collections(request: web.Request) -> Any:
+    return {"collections": [{"name": name} for name in store_of(request).registry.names()]}
+
+
+@api
+async def get_collection(request: web.Request) -> Any:
+    collection = collection_of(request)
+    return render.collection_info(collection.stats(), collection.spec, collection.indexing)
+
+
+@api
+async def collection_exists(request: web.Request) -> Any:
+    return {"exists": store_of(request).registry.exists(request.match_info["name"])}
+
+
+@api
+async def create_collection(request: web.Request) -> Any:
+    store, name = store_of(request), request.match_info["name"]
+    spec = CollectionSpec.parse(await json_body(request))
+    await store.registry.create(name, spec)
+    store.log.info("collection %s created", name)
+    return True
+
+
+@api
+async def delete_collection(request: web.Request) -> Any:
+    store, name = store_of(request), request.match_info["name"]
+    if store.registry.exists(name):
+        store.builder.cancel(store.registry.get(name))
+    deleted = await store.registry.delete(name)
+    if deleted:
+        store.log.info("collection %s deleted", name)
+    return deleted
+
+
+@api
+async def create_field_index(request: web.Request) -> Any:
+    collection = collection_of(request)
+    write = writes.create_field_index(await json_body(request))
+    return (await apply(request, collection, [write]))[0]
+
+
+@api
+async def delete_field_index(request: web.Request) -> Any:
+    collection = collection_of(request)
+    write = writes.delete_field_index(request.match_info["field_name"])
+    return (await apply(request, collection, [write]))[0]
+
+
+@api
+async def collection_aliases(request: web.Request) -> Any:
+    collection_of(request)  # 404 for a missing collection, as Qdrant
+    return {"aliases": []}
+
+
+@api
+async def all_aliases(request: web.Request) -> Any:
+    return {"aliases": []}  # aliases cannot be created here, so there are none
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/collections", list_collections)
+    r.add_get("/collections/{name}", get_collection)
+    r.add_put("/collections/{name}", create_collection)
+    r.add_delete("/collections/{name}", delete_collection)
+    r.add_get("/collections/{name}/exists", collection_exists)
+    r.add_put("/collections/{name}/index", create_field_index)
+    r.add_delete("/collections/{name}/index/{field_name}", delete_field_index)
+    r.add_get("/collections/{name}/aliases", collection_aliases)
+    r.add_get("/aliases", all_aliases)

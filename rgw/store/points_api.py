@@ -1,0 +1,122 @@
+"""REST handlers for points: writes, retrieval, scroll/count/facet and vector queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from rgw.store import render, translate, writes
+from rgw.store.api import Handler, api, apply, collection_of, json_body
+from rgw.store.errors import BadRequest, FormatError, NotFound
+from rgw.store.fields import point_id
+from rgw.store.spec import CollectionSpec
+
+
+def write_endpoint(parse: Callable[[Any, CollectionSpec], writes.Write]) -> Handler:
+    """A handler for the update endpoints that take one body and apply one operation."""
+
+    @api
+    async def handler(request: web.Request) -> Any:
+        collection = collection_of(request)
+        write = parse(await json_body(request), collection.spec)
+        return (await apply(request, collection, [write]))[0]
+
+    return handler
+
+
+@api
+async def batch_update(request: web.Request) -> Any:
+    collection = collection_of(request)
+    return await apply(request, collection, writes.batch(await json_body(request), collection.spec))
+
+
+@api
+async def retrieve(request: web.Request) -> Any:
+    collection = collection_of(request)
+    return render.records(collection.retrieve(translate.retrieve_request(await json_body(request),
+                                                                         collection.spec)))
+
+
+@api
+async def get_point(request: web.Request) -> Any:
+    collection, raw = collection_of(request), request.match_info["id"]
+    try:
+        pid = point_id(int(raw) if raw.isdigit() else raw, "id")
+    except FormatError:
+        raise BadRequest(f"Format error in path parameters: value {raw} is not a valid point ID, "
+                         "valid values are either an unsigned integer or a UUID") from None
+    found = collection.retrieve(translate.Retrieve([pid], with_payload=True, with_vector=True))
+    if not found:
+        raise NotFound(f"Point with id {pid} does not exists!")
+    return render.record(found[0])
+
+
+@api
+async def scroll(request: web.Request) -> Any:
+    collection = collection_of(request)
+    points, next_offset = collection.scroll(translate.scroll_request(await json_body(request), collection.spec))
+    return {"points": render.records(points), "next_page_offset": next_offset}
+
+
+@api
+async def count(request: web.Request) -> Any:
+    return {"count": collection_of(request).count(translate.count_request(await json_body(request)))}
+
+
+@api
+async def facet(request: web.Request) -> Any:
+    collection = collection_of(request)
+    return render.facet_hits(collection.facet(translate.facet_request(await json_body(request))))
+
+
+@api
+async def query(request: web.Request) -> Any:
+    collection = collection_of(request)
+    [points] = collection.query([translate.query_plan(await json_body(request), collection.spec)])
+    return {"points": render.scored_points(points)}
+
+
+@api
+async def query_batch(request: web.Request) -> Any:
+    collection = collection_of(request)
+    results = collection.query(translate.query_batch_plans(await json_body(request), collection.spec))
+    return [{"points": render.scored_points(points)} for points in results]
+
+
+@api
+async def search(request: web.Request) -> Any:
+    collection = collection_of(request)
+    [points] = collection.query([translate.search_plan(await json_body(request), collection.spec)])
+    return render.scored_points(points)
+
+
+@api
+async def search_batch(request: web.Request) -> Any:
+    collection = collection_of(request)
+    results = collection.query(translate.search_batch_plans(await json_body(request), collection.spec))
+    return [render.scored_points(points) for points in results]
+
+
+def add_routes(app: web.Application) -> None:
+    points = "/collections/{name}/points"
+    r = app.router
+    r.add_put(points, write_endpoint(writes.upsert))
+    r.add_post(points, retrieve)
+    r.add_get(points + "/{id}", get_point)
+    r.add_post(points + "/delete", write_endpoint(writes.delete))
+    r.add_post(points + "/payload", write_endpoint(writes.set_payload))
+    r.add_put(points + "/payload", write_endpoint(writes.overwrite_payload))
+    r.add_post(points + "/payload/delete", write_endpoint(writes.delete_payload))
+    r.add_post(points + "/payload/clear", write_endpoint(writes.clear_payload))
+    r.add_put(points + "/vectors", write_endpoint(writes.update_vectors))
+    r.add_post(points + "/vectors/delete", write_endpoint(writes.delete_vectors))
+    r.add_post(points + "/batch", batch_update)
+    r.add_post(points + "/scroll", scroll)
+    r.add_post(points + "/count", count)
+    r.add_post(points + "/query", query)
+    r.add_post(points + "/query/batch", query_batch)
+    r.add_post(points + "/search", search)
+    r.add_post(points + "/search/batch", search_batch)
+    r.add_post("/collections/{name}/facet", facet)

@@ -1,0 +1,125 @@
+"""The collections on disk: loading them at startup, creating and deleting them crash-safely.
+
+A collection is built in `DATA/staging/` and published into `DATA/collections/` by one rename;
+deletion renames it into `DATA/trash/` before removing it. A crash at any point leaves either
+the whole collection or none of it; startup empties staging and trash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rgw.store.collection import Collection
+from rgw.store.durable import publish_dir, rename_durably
+from rgw.store.errors import BadRequest, Unavailable, WrongInput, collection_missing
+from rgw.store.spec import CollectionSpec
+
+# Characters Qdrant refuses in collection names (they are also unsafe as directory names).
+_FORBIDDEN = set('<>:"/\\|?*\0')
+
+
+def check_name(name: str) -> None:
+    if not 1 <= len(name.encode()) <= 255 or name in (".", ".."):
+        raise BadRequest(f"Validation error in path parameters: [name: invalid collection name `{name}`]")
+    if bad := sorted(_FORBIDDEN.intersection(name)):
+        raise BadRequest(f"Validation error in path parameters: [name: collection name cannot contain "
+                         f"{' '.join(repr(c) for c in bad)}]")
+
+
+@dataclass(eq=False)
+class Registry:
+    data_dir: Path
+    log: logging.Logger
+    ready: bool = False
+    _collections: dict[str, Collection] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one create/delete at a time
+
+    @property
+    def collections_dir(self) -> Path:
+        return self.data_dir / "collections"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.data_dir / "staging"
+
+    @property
+    def trash_dir(self) -> Path:
+        return self.data_dir / "trash"
+
+    async def load(self) -> None:
+        """Open every published collection; a broken one is logged and skipped, not fatal."""
+        for path in (self.collections_dir, self.staging_dir, self.trash_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_empty, self.staging_dir)
+        await asyncio.to_thread(_empty, self.trash_dir)
+        for path in sorted(self.collections_dir.iterdir()):
+            try:
+                self._collections[path.name] = await asyncio.to_thread(Collection.open, path)
+            except Exception:
+                self.log.exception("collection %s could not be loaded; not serving it", path.name)
+        self.ready = True
+
+    def __iter__(self) -> Iterator[Collection]:
+        return iter(list(self._collections.values()))
+
+    def names(self) -> list[str]:
+        self._check_ready()
+        return sorted(self._collections)
+
+    def exists(self, name: str) -> bool:
+        self._check_ready()
+        return name in self._collections
+
+    def get(self, name: str) -> Collection:
+        self._check_ready()
+        collection = self._collections.get(name)
+        if collection is None:
+            raise collection_missing(name)
+        return collection
+
+    def _check_ready(self) -> None:
+        if not self.ready:
+            raise Unavailable("Service unavailable: the region store is still loading its collections")
+
+    async def create(self, name: str, spec: CollectionSpec) -> None:
+        check_name(name)
+        self._check_ready()
+        async with self._lock:
+            if name in self._collections:
+                raise WrongInput(f"Collection `{name}` already exists!")
+            staging = self.staging_dir / uuid.uuid4().hex
+            final = self.collections_dir / name
+            try:
+                await asyncio.to_thread(Collection.initialise, staging, spec)
+                await asyncio.to_thread(publish_dir, staging, final)
+            finally:
+                await asyncio.to_thread(shutil.rmtree, staging, True)
+            self._collections[name] = await asyncio.to_thread(Collection.open, final)
+
+    async def delete(self, name: str) -> bool:
+        """Remove a collection; False when there was none (Qdrant answers `false`, not 404)."""
+        self._check_ready()
+        async with self._lock:
+            collection = self._collections.pop(name, None)
+            if collection is None:
+                return False
+            await collection.close()
+            doomed = self.trash_dir / uuid.uuid4().hex
+            await asyncio.to_thread(rename_durably, collection.root, doomed)
+            await asyncio.to_thread(shutil.rmtree, doomed, True)
+            return True
+
+    async def close(self) -> None:
+        for collection in self:
+            await collection.close()
+
+
+def _empty(path: Path) -> None:
+    for child in path.iterdir():
+        shutil.rmtree(child, ignore_errors=True)
