@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench-read clean
+.PHONY: setup run test lint bench-read bench-write clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,9 @@ test: lint
 
 bench-read: setup
 	$(BIN)/rgw bench read
+
+bench-write: setup
+	$(BIN)/rgw bench write
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -35,16 +35,42 @@ def _status(args: argparse.Namespace) -> int:
     return print_status(args.gateway, as_json=args.json)
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from rgw.journal.verify import run_verify
+
+    return run_verify(args.config, collections=args.collection, repair=args.repair, as_json=args.json,
+                      wait_s=args.wait_s)
+
+
+def _journal_trim(args: argparse.Namespace) -> int:
+    from rgw.proxy.admin_client import admin_call
+
+    return admin_call(args.gateway, "POST", "/gateway/admin/journal/trim", {"below": args.below}, as_json=args.json)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from rgw.demo import run_demo
 
     return run_demo(base_dir=args.dir, port=args.port, points=args.points)
 
 
-def _bench(args: argparse.Namespace) -> int:
+def _bench_read(args: argparse.Namespace) -> int:
     from rgw.bench.read import run_read_bench
 
     return run_read_bench(points=args.points, queries=args.queries, as_json=args.json)
+
+
+def _bench_write(args: argparse.Namespace) -> int:
+    from rgw.bench.write import run_write_bench
+
+    return run_write_bench(points=args.points, writers=args.writers, rate=args.rate, seconds=args.seconds,
+                           as_json=args.json)
+
+
+def _chaos_proxy(argv: list[str]) -> int:
+    from rgw.chaos.faultproxy_cli import main as faultproxy_main
+
+    return faultproxy_main(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gateway", default=DEFAULT_GATEWAY, help=f"gateway URL (default {DEFAULT_GATEWAY})")
     p.add_argument("--json", action="store_true", help="print the raw status JSON")
 
+    p = command("verify", _verify, "Anti-entropy: compare every region with the journal's truth and with each "
+                                   "other; report missing, extra and differing points, optionally repair.")
+    p.add_argument("--config", required=True, help="gateway TOML configuration (regions, gateway, journal)")
+    p.add_argument("--collection", action="append", help="collection to verify (repeatable; default: all)")
+    p.add_argument("--repair", action="store_true", help="re-apply the journal's truth through the gateway")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--wait-s", type=float, default=60.0,
+                   help="how long to wait for regions to apply the journal head (default 60)")
+
+    journal = command("journal", lambda a: 2, "The write journal.").add_subparsers(dest="journal", required=True)
+    p = journal.add_parser("trim", help="Drop journal entries below an LSN (never any a region still needs).")
+    p.set_defaults(handler=_journal_trim)
+    p.add_argument("--below", type=int, required=True, help="drop entries with LSN lower than this")
+    p.add_argument("--gateway", default=DEFAULT_GATEWAY)
+    p.add_argument("--json", action="store_true")
+
     p = command("demo", _demo, "Start two region stores and the gateway on loopback with a sample collection.")
     p.add_argument("--dir", default="var/demo", help="where data and logs go (default var/demo)")
     p.add_argument("--port", type=int, default=6333, help="gateway port (default 6333)")
@@ -76,14 +118,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = command("bench", lambda a: 2, "Benchmarks.").add_subparsers(dest="bench", required=True)
     p = bench.add_parser("read", help="Query latency and gateway CPU per query, direct vs through the gateway.")
-    p.set_defaults(handler=_bench)
+    p.set_defaults(handler=_bench_read)
     p.add_argument("--points", type=int, default=100_000)
     p.add_argument("--queries", type=int, default=3000, help="queries per measured phase")
     p.add_argument("--json", action="store_true")
+    p = bench.add_parser("write", help="Acknowledged write rate through the journal, and replication lag.")
+    p.set_defaults(handler=_bench_write)
+    p.add_argument("--points", type=int, default=64_000, help="points per rate phase")
+    p.add_argument("--writers", type=int, default=8, help="concurrent writers")
+    p.add_argument("--rate", type=int, default=2000, help="points/s offered while measuring lag")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the lag phase")
+    p.add_argument("--json", action="store_true")
+
+    chaos = command("chaos", lambda a: 2, "Fault injection.").add_subparsers(dest="chaos", required=True)
+    p = chaos.add_parser("proxy", help="TCP fault proxy: serve, add/remove faults, down/up, list.",
+                         add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the fault proxy (see its --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["chaos", "proxy"]:
+        return _chaos_proxy(argv[2:])  # the fault proxy has its own parser, options and all
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from rgw import QDRANT_API_VERSION, __version__, envelope
-from rgw.proxy.routing import Answer, NoSourceAvailable, ReadRouter, Writer
+from rgw.proxy.routing import Answer, NoSourceAvailable, ReadRouter
 
 log = logging.getLogger("rgw.api")
 
@@ -28,21 +29,25 @@ COLLECTION_READS = frozenset({
     ("POST", "points/recommend"), ("POST", "points/recommend/batch"),
     ("POST", "points/discover"), ("POST", "points/discover/batch"), ("POST", "facet"),
 })
-COLLECTION_WRITES = frozenset({
-    ("PUT", ""), ("PATCH", ""), ("DELETE", ""),
-    ("PUT", "points"), ("POST", "points/delete"), ("POST", "points/batch"),
-    ("POST", "points/payload"), ("PUT", "points/payload"), ("POST", "points/payload/delete"),
-    ("POST", "points/payload/clear"), ("PUT", "points/vectors"), ("POST", "points/vectors/delete"),
-    ("PUT", "index"), ("DELETE", "index/*"),
-})
+COLLECTION_WRITES: dict[tuple[str, str], str] = {
+    ("PUT", ""): "create_collection", ("PATCH", ""): "update_collection", ("DELETE", ""): "delete_collection",
+    ("PUT", "points"): "upsert", ("POST", "points/delete"): "delete", ("POST", "points/batch"): "batch",
+    ("POST", "points/payload"): "set_payload", ("PUT", "points/payload"): "overwrite_payload",
+    ("POST", "points/payload/delete"): "delete_payload", ("POST", "points/payload/clear"): "clear_payload",
+    ("PUT", "points/vectors"): "update_vectors", ("POST", "points/vectors/delete"): "delete_vectors",
+    ("PUT", "index"): "create_index", ("DELETE", "index/*"): "delete_index",
+}
 TOP_LEVEL_READS = frozenset({("GET", "/collections"), ("GET", "/aliases")})
 
 
+READ = "read"
+
+
 def classify(method: str, raw_path: str) -> tuple[str | None, str | None]:
-    """("read" | "write" | None, collection name or None) for a request line."""
+    """(READ, a write operation's name, or None; collection name or None) for a request line."""
     path = raw_path.partition("?")[0]
     if (method, path) in TOP_LEVEL_READS:
-        return "read", None
+        return READ, None
     parts = path.split("/", 3)  # "", "collections", name, rest
     if len(parts) < 3 or parts[1] != "collections" or not parts[2]:
         return None, None
@@ -54,13 +59,28 @@ def classify(method: str, raw_path: str) -> tuple[str | None, str | None]:
         if sep and tail and "/" not in head:
             shape = (method, f"{head}/*")
     if shape in COLLECTION_READS:
-        return "read", collection
-    if shape in COLLECTION_WRITES:
-        return "write", collection
-    return None, None
+        return READ, collection
+    op = COLLECTION_WRITES.get(shape)
+    return (op, collection) if op else (None, None)
 
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # Qdrant's default service.max_request_size_mb
+
+
+class WriteRefused(Exception):
+    """A write the gateway will not accept; carries the HTTP status and Qdrant's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Writer(Protocol):
+    """The write path as the API sees it: the durable journal in production."""
+
+    async def write(self, method: str, path: str, body: bytes | None, collection: str | None,
+                    op: str) -> Answer: ...
 
 
 def provenance(answer: Answer) -> dict[str, str]:
@@ -68,11 +88,23 @@ def provenance(answer: Answer) -> dict[str, str]:
         "X-Gateway-Source": answer.region,
         "X-Gateway-Mode": answer.mode,
         "X-Gateway-Coverage": "1",
-        "X-Gateway-Staleness": "0",
+        "X-Gateway-Staleness": f"{answer.staleness_s:.3f}",
     }
     if len(answer.attempts) > 1:
         headers["X-Gateway-Attempts"] = ", ".join(map(str, answer.attempts))
+    if answer.headers:
+        headers.update(answer.headers)
     return headers
+
+
+def min_lsn(request: web.Request) -> int:
+    value = request.headers.get("X-Gateway-Min-LSN")
+    if value is None:
+        return 0
+    if not value.strip().isdigit():
+        raise WriteRefused(400, f"Bad request: X-Gateway-Min-LSN must be a journal position (an integer), "
+                                f"got {value[:40]!r}")
+    return int(value)
 
 
 def unavailable(exc: NoSourceAvailable, started: float) -> web.Response:
@@ -81,8 +113,7 @@ def unavailable(exc: NoSourceAvailable, started: float) -> web.Response:
                           headers={"X-Gateway-Source": "none", "X-Gateway-Mode": "unavailable"})
 
 
-def qdrant_handler(reader: ReadRouter, writer: Writer,
-                   on_write: Callable[[str, str, str | None, Answer], None]):
+def qdrant_handler(reader: ReadRouter, writer: Writer):
     """The one handler behind Qdrant's API: classify, forward the bytes, relay the answer back."""
 
     async def handler(request: web.Request) -> web.Response:
@@ -96,13 +127,14 @@ def qdrant_handler(reader: ReadRouter, writer: Writer,
         except web.HTTPRequestEntityTooLarge:
             return envelope.error(413, f"Payload too large: request body exceeds {MAX_BODY_BYTES} bytes", started)
         try:
-            if kind == "read":
-                answer = await reader.read(method, raw_path, body, collection)
+            if kind == READ:
+                answer = await reader.read(method, raw_path, body, collection, min_lsn(request))
             else:
-                answer = await writer.write(method, raw_path, body, collection)
-                on_write(method, raw_path, collection, answer)
+                answer = await writer.write(method, raw_path, body, collection, kind)
         except NoSourceAvailable as exc:
             return unavailable(exc, started)
+        except WriteRefused as exc:
+            return envelope.error(exc.status, exc.message, started)
         reply = answer.reply
         return web.Response(body=reply.body, status=reply.status, headers=provenance(answer),
                             content_type=reply.content_type.partition(";")[0])
@@ -134,10 +166,9 @@ async def never_crash(request: web.Request, handler: Callable[[web.Request], Awa
         return envelope.error(500, "Service internal error: the gateway failed on this request (logged)")
 
 
-def add_routes(app: web.Application, reader: ReadRouter, writer: Writer,
-               on_write: Callable[[str, str, str | None, Answer], None]) -> None:
+def add_routes(app: web.Application, reader: ReadRouter, writer: Writer) -> None:
     """The gateway's own endpoints first, then everything else through the Qdrant handler."""
     app.router.add_get("/", root)
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, probe)
-    app.router.add_route("*", "/{tail:.*}", qdrant_handler(reader, writer, on_write))
+    app.router.add_route("*", "/{tail:.*}", qdrant_handler(reader, writer))

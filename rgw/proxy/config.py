@@ -45,6 +45,9 @@ class Routing:
     """Timeouts, retries across regions and hedging for reads."""
 
     per_try_timeout_s: float = 2.0
+    # How long a read waits for some region to catch up to the writes it must see before it
+    # settles for a lagging region's (stale, labelled) answer.
+    freshness_wait_s: float = 1.0
     request_timeout_s: float = 10.0
     write_timeout_s: float = 10.0
     hedging: bool = True
@@ -81,6 +84,18 @@ class Policy:
     write_ack: str = "journal"
 
 
+def default_chain(tier: str, regions: tuple[str, ...]) -> tuple[str, ...]:
+    """The chain a tier gets when the policy names none.
+
+    critical never answers lexically; best-effort takes a fresh cache hit before asking a region.
+    """
+    if tier == "critical":
+        return (*regions, "partial", "cache")
+    if tier == "best-effort":
+        return ("cache", *regions, "partial", "lexical")
+    return (*regions, "partial", "cache", "lexical")
+
+
 @dataclass(frozen=True)
 class Policies:
     default: Policy = field(default_factory=Policy)
@@ -90,10 +105,16 @@ class Policies:
         return self.collections.get(name, self.default)
 
 
+def override_policy(base: Policy, fields_: dict[str, Any], region_names: set[str], where: str) -> Policy:
+    """`base` with some fields replaced, validated exactly as the config file's policies are."""
+    return _policy(fields_, where, base, region_names)
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     listen: str = "127.0.0.1:6333"
     data_dir: Path = Path("var/gateway")
+    admin_token: str | None = None  # RGW_ADMIN_TOKEN overrides; no token means the admin API is off
     regions: tuple[Region, ...] = ()
     health: HealthCheck = field(default_factory=HealthCheck)
     outlier: OutlierDetection = field(default_factory=OutlierDetection)
@@ -129,8 +150,9 @@ def load_config(path: str | Path) -> GatewayConfig:
 def parse_config(raw: dict[str, Any]) -> GatewayConfig:
     _only_keys(raw, "", {"gateway", "regions", "health", "outlier", "routing", "policies"})
     gateway = _table(raw, "gateway")
-    _only_keys(gateway, "gateway", {"listen", "data_dir"})
+    _only_keys(gateway, "gateway", {"listen", "data_dir", "admin_token"})
     listen = _typed(gateway, "gateway", "listen", str, GatewayConfig.listen)
+    admin_token = _typed(gateway, "gateway", "admin_token", str, None) if "admin_token" in gateway else None
     split_listen(listen)
     data_dir = Path(_typed(gateway, "gateway", "data_dir", str, str(GatewayConfig.data_dir)))
 
@@ -141,11 +163,12 @@ def parse_config(raw: dict[str, Any]) -> GatewayConfig:
     _check_positive(health, "health", ("interval_s", "timeout_s", "collections_interval_s"))
     _check_positive(health, "health", ("unhealthy_threshold", "healthy_threshold"))
     _check_positive(outlier, "outlier", ("consecutive_errors", "base_ejection_s", "max_ejection_s"))
-    _check_positive(routing, "routing", ("per_try_timeout_s", "request_timeout_s", "write_timeout_s"))
+    _check_positive(routing, "routing", ("per_try_timeout_s", "request_timeout_s", "write_timeout_s",
+                                         "freshness_wait_s"))
     if routing.hedge_delay_ms is not None and routing.hedge_delay_ms <= 0:
         raise ConfigError("routing.hedge_delay_ms: must be > 0 (omit it to derive from latency)")
     policies = _policies(raw.get("policies", {}), {r.name for r in regions})
-    return GatewayConfig(listen=listen, data_dir=data_dir, regions=regions, health=health,
+    return GatewayConfig(listen=listen, data_dir=data_dir, admin_token=admin_token, regions=regions, health=health,
                          outlier=outlier, routing=routing, policies=policies)
 
 

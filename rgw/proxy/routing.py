@@ -6,10 +6,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 from rgw.envelope import error_message
 from rgw.proxy.config import Routing
+from rgw.proxy.freshness import Freshness
 from rgw.proxy.health import HealthBook
 from rgw.proxy.http1 import Response
 from rgw.proxy.upstream import RegionClient, UpstreamError
@@ -32,6 +32,9 @@ class Answer:
     reply: Response
     mode: str  # "normal" when the first configured region answered, "failover" otherwise
     attempts: tuple[Attempt, ...]
+    headers: dict[str, str] | None = None  # extra response headers (e.g. the write's LSN)
+    staleness_s: float = 0.0  # how far the answering source trails the journal head
+    coverage: float = 1.0  # fraction of the collection's points the answer was computed over
 
 
 class NoSourceAvailable(Exception):
@@ -59,22 +62,46 @@ def failure_reason(reply: Response) -> str | None:
 class ReadRouter:
     """Sends a read to the best region; on failure the next, and hedges when the first is slow."""
 
-    def __init__(self, clients: list[RegionClient], book: HealthBook, routing: Routing) -> None:
+    def __init__(self, clients: list[RegionClient], book: HealthBook, routing: Routing,
+                 freshness: Freshness) -> None:
         self._clients = clients
         self._preferred = clients[0].name
         self._book = book
         self._routing = routing
+        self._freshness = freshness
 
-    def order(self, collection: str | None) -> tuple[list[RegionClient], int]:
-        """Regions to try, and how many of them are believed able to serve (the rest is a last resort).
+    async def order_fresh(self, collection: str | None, min_lsn: int,
+                          allowed: frozenset[str] | None = None) -> tuple[list[RegionClient], int]:
+        """`order`, but when no serving region has caught up yet, first wait briefly for one to.
 
-        Like Envoy's panic threshold: when no region looks usable we still try them all in order,
-        because a stale belief must never be the reason a read fails.
+        Read-your-writes should not degrade to a stale answer because the read raced the
+        applier by a millisecond; only a region that stays behind makes it stale (and labelled).
+        """
+        order, fresh = self.order(collection, min_lsn, allowed)
+        if fresh == 0 and order:
+            now = time.monotonic()
+            serving = [c.name for c in order if self._book.regions[c.name].serves(collection, now)]
+            required = max(min_lsn, self._freshness.required(collection))
+            if serving and await self._freshness.wait_any(serving, required, self._routing.freshness_wait_s):
+                order, fresh = self.order(collection, min_lsn, allowed)
+        return order, fresh
+
+    def order(self, collection: str | None, min_lsn: int = 0,
+              allowed: frozenset[str] | None = None) -> tuple[list[RegionClient], int]:
+        """Regions to try, and how many lead the list as fresh and able to serve.
+
+        Fresh regions (caught up to what reads of this collection require) come first, then
+        serving regions that lag, then the rest: like Envoy's panic mode, when no region looks
+        usable they are all still tried in order, so a stale belief never fails a read.
         """
         now = time.monotonic()
-        serving = [c for c in self._clients if self._book.regions[c.name].serves(collection, now)]
-        rest = [c for c in self._clients if c not in serving]
-        return serving + rest, len(serving)
+        required = max(min_lsn, self._freshness.required(collection))
+        candidates = self._clients if allowed is None else [c for c in self._clients if c.name in allowed]
+        serving = [c for c in candidates if self._book.regions[c.name].serves(collection, now)]
+        fresh = [c for c in serving if self._freshness.applied(c.name) >= required]
+        lagging = [c for c in serving if c not in fresh]
+        rest = [c for c in candidates if c not in serving]
+        return fresh + lagging + rest, len(fresh)
 
     def hedge_delay(self, client: RegionClient) -> float:
         routing = self._routing
@@ -86,10 +113,22 @@ class ReadRouter:
         derived_ms = window.p99 * 1000 * routing.hedge_latency_factor
         return min(max(derived_ms, routing.hedge_min_delay_ms), routing.hedge_max_delay_ms) / 1000
 
-    async def read(self, method: str, path: str, body: bytes | None, collection: str | None) -> Answer:
+    async def read(self, method: str, path: str, body: bytes | None, collection: str | None,
+                   min_lsn: int = 0, allowed: frozenset[str] | None = None, preferred: str | None = None,
+                   wait_fresh: bool = True) -> Answer:
+        """Answer from the best of `allowed` regions (all by default); `preferred` answering is mode normal.
+
+        `wait_fresh=False` skips waiting for a lagging region to catch up (a restoring region).
+        """
         if collection is not None:
             self._book.watch(collection)
-        order, serving = self.order(collection)
+        if wait_fresh:
+            order, serving = await self.order_fresh(collection, min_lsn, allowed)
+        else:
+            order, serving = self.order(collection, min_lsn, allowed)
+        if not order:
+            raise NoSourceAvailable([Attempt(",".join(sorted(allowed or ())) or "regions", "none allowed")])
+        preferred = preferred or self._preferred
         routing = self._routing
         deadline = time.monotonic() + routing.request_timeout_s
         attempts: list[Attempt] = []
@@ -133,7 +172,7 @@ class ReadRouter:
                         if collection is not None:
                             self._book.collection_present(client.name, collection)
                         attempts.append(Attempt(client.name, "ok"))
-                        return Answer(client.name, reply, self._mode(client.name), tuple(attempts))
+                        return self._answer(client.name, reply, attempts, preferred)
                     attempts.append(Attempt(client.name, reason))
                     if reply.status >= 500:
                         self._book.record_failure(client.name, reason)
@@ -150,59 +189,9 @@ class ReadRouter:
         attempts.extend(Attempt(c.name, "timeout: request deadline passed") for c, _ in pending.values())
         if missing is not None and all(a.outcome == "collection missing" for a in attempts):
             client, reply = missing  # every region says so: the collection really does not exist
-            return Answer(client.name, reply, self._mode(client.name), tuple(attempts))
+            return self._answer(client.name, reply, attempts, preferred)
         raise NoSourceAvailable(attempts)
 
-    def _mode(self, region: str) -> str:
-        return "normal" if region == self._preferred else "failover"
-
-
-class Writer(Protocol):
-    """The write path's seam: synchronous fan-out now, the durable journal later."""
-
-    async def write(self, method: str, path: str, body: bytes | None, collection: str | None) -> Answer: ...
-
-
-class FanOutWriter:
-    """Forwards a write to every usable region at once; answers with the first region's reply.
-
-    A region that is down misses the write (the journal will catch it up); which regions took
-    it is reported in the answer's attempts.
-    """
-
-    def __init__(self, clients: list[RegionClient], book: HealthBook, routing: Routing) -> None:
-        self._clients = clients
-        self._book = book
-        self._routing = routing
-
-    async def write(self, method: str, path: str, body: bytes | None, collection: str | None) -> Answer:
-        now = time.monotonic()
-        targets = [c for c in self._clients if self._book.regions[c.name].usable(now)] or self._clients
-        skipped = [Attempt(c.name, "skipped: region unhealthy") for c in self._clients if c not in targets]
-        timeout = self._routing.write_timeout_s
-        results = await asyncio.gather(*(c.send(method, path, body, timeout) for c in targets),
-                                       return_exceptions=True)
-        attempts: list[Attempt] = []
-        chosen: tuple[RegionClient, Response] | None = None
-        for client, result in zip(targets, results, strict=True):
-            if isinstance(result, UpstreamError):
-                self._book.record_failure(client.name, str(result))
-                attempts.append(Attempt(client.name, str(result)))
-            elif isinstance(result, BaseException):
-                raise result
-            elif result.status >= 500:
-                reason = f"HTTP {result.status}: {error_message(result.body)}"
-                self._book.record_failure(client.name, reason)
-                attempts.append(Attempt(client.name, reason))
-            else:
-                attempts.append(Attempt(client.name, "ok" if result.status < 300 else f"HTTP {result.status}"))
-                chosen = chosen or (client, result)
-        attempts.extend(skipped)
-        if chosen is None:
-            raise NoSourceAvailable(attempts)
-        client, reply = chosen
-        divergent = [a for a in attempts if a.outcome != attempts[0].outcome]
-        if divergent:
-            log.warning("write %s %s: regions disagree: %s", method, path, "; ".join(map(str, attempts)))
-        mode = "normal" if client is self._clients[0] else "failover"
-        return Answer(client.name, reply, mode, tuple(attempts))
+    def _answer(self, region: str, reply: Response, attempts: list[Attempt], preferred: str) -> Answer:
+        mode = "normal" if region == preferred else "failover"
+        return Answer(region, reply, mode, tuple(attempts), staleness_s=self._freshness.staleness_s(region))

@@ -9,10 +9,14 @@ import time
 import uvloop
 from aiohttp import web
 
-from rgw.proxy import api, status
+from rgw.journal.log import SqliteJournal, journal_path
+from rgw.journal.replication import Replication
+from rgw.journal.schemas import SchemaBook
+from rgw.journal.writer import JournalWriter
+from rgw.proxy import admin, api, status
 from rgw.proxy.config import GatewayConfig
 from rgw.proxy.health import HealthBook, HealthChecker
-from rgw.proxy.routing import Answer, FanOutWriter, ReadRouter
+from rgw.proxy.routing import ReadRouter
 from rgw.proxy.upstream import RegionClient
 
 log = logging.getLogger("rgw.gateway")
@@ -26,27 +30,26 @@ class Gateway:
         self.clients = [RegionClient(region) for region in config.regions]
         self.book = HealthBook([c.name for c in self.clients], config.outlier)
         self.checker = HealthChecker(self.clients, self.book, config.health)
-        self.reader = ReadRouter(self.clients, self.book, config.routing)
-        self.writer = FanOutWriter(self.clients, self.book, config.routing)
-
-    def after_write(self, method: str, path: str, collection: str | None, answer: Answer) -> None:
-        """Keep the per-collection view in step with collections created and deleted through us."""
-        if collection is None or answer.reply.status >= 300 or path.split("?")[0].count("/") != 2:
-            return
-        if method == "DELETE":
-            self.book.collection_dropped(collection)
-        elif method == "PUT":
-            for attempt in answer.attempts:
-                if attempt.outcome == "ok":
-                    self.book.collection_present(attempt.region, collection)
+        self.journal = SqliteJournal(journal_path(config.data_dir))
+        self.replication = Replication(self.journal, self.clients)
+        self.schemas = SchemaBook(self.clients)
+        self.reader = ReadRouter(self.clients, self.book, config.routing, self.replication)
+        self.writer = JournalWriter(self.journal, self.replication, self.schemas, self.book, config)
 
     async def start(self) -> None:
         await asyncio.gather(*(self.checker.probe_once(c) for c in self.clients))
         await asyncio.gather(*(self.checker.refresh_collections(c) for c in self.clients))
+        oldest_cursor = min(self.replication.applied(c.name) for c in self.clients)
+        await self.schemas.load(self.journal, since=oldest_cursor)
         self.checker.start()
+        self.replication.start()
+        log.info("journal at lsn %d; regions applied: %s", self.journal.head,
+                 ", ".join(f"{c.name}={self.replication.applied(c.name)}" for c in self.clients))
 
     async def close(self) -> None:
+        await self.replication.stop()
         await self.checker.stop()
+        await self.journal.close()
         for client in self.clients:
             client.close()
 
@@ -56,7 +59,8 @@ async def build_app(config: GatewayConfig) -> web.Application:
     app = web.Application(client_max_size=api.MAX_BODY_BYTES, middlewares=[api.never_crash])
     gateway = Gateway(config)
     status.add_status_route(app, gateway)
-    api.add_routes(app, gateway.reader, gateway.writer, gateway.after_write)
+    admin.add_admin_routes(app, gateway, admin.admin_token(config.admin_token))
+    api.add_routes(app, gateway.reader, gateway.writer)
 
     async def on_startup(app: web.Application) -> None:
         await gateway.start()

@@ -50,9 +50,13 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
                 for name, c in sorted(health.collections.items())
             },
         })
+    replication = gateway.replication.status()
+    for region in regions:
+        region["replication"] = replication["regions"][region["name"]]
     return {
         "gateway": {"version": __version__, "listen": gateway.config.listen,
                     "uptime_s": round(time.time() - gateway.started_at, 3)},
+        "journal": replication["journal"],
         "regions": regions,
     }
 
@@ -66,15 +70,26 @@ def add_status_route(app: web.Application, gateway: Gateway) -> None:
 
 def render(status: dict[str, Any]) -> str:
     """A person's view of the status JSON: one table of regions, one of collections."""
-    gw = status["gateway"]
-    lines = [f"gateway {gw['version']} on {gw['listen']}, up {gw['uptime_s']:.0f}s", ""]
-    header = ("REGION", "STATE", "P50 MS", "P99 MS", "HEDGE MS", "OK", "FAILED", "EJECTIONS", "LAST ERROR")
+    gw, journal = status["gateway"], status["journal"]
+    lines = [f"gateway {gw['version']} on {gw['listen']}, up {gw['uptime_s']:.0f}s",
+             f"journal: head lsn {journal['head_lsn']}, oldest retained {journal['oldest_lsn']}, "
+             f"{journal['size_bytes'] / 1e6:.1f} MB", ""]
+    header = ("REGION", "STATE", "APPLIED", "LAG", "LAG S", "P50 MS", "P99 MS", "OK", "FAILED", "EJECTIONS",
+              "LAST ERROR")
     rows = [header]
     for r in status["regions"]:
-        rows.append((r["name"], r["state"], f"{r['latency_ms']['p50']:.2f}", f"{r['latency_ms']['p99']:.2f}",
-                     f"{r['hedge_delay_ms']:.0f}", str(r["requests"]["ok"]), str(r["requests"]["failed"]),
-                     str(r["outlier"]["ejections"]), (r["last_error"] or "-")[:60]))
+        rep = r["replication"]
+        state = r["state"] + (" paused" if rep["paused"] else "") + (" DIVERGED" if rep["diverged"] else "")
+        rows.append((r["name"], state, str(rep["applied_lsn"]), str(rep["lag_entries"]),
+                     f"{rep['lag_seconds']:.1f}", f"{r['latency_ms']['p50']:.2f}", f"{r['latency_ms']['p99']:.2f}",
+                     str(r["requests"]["ok"]), str(r["requests"]["failed"]), str(r["outlier"]["ejections"]),
+                     (r["last_error"] or rep["last_error"] or "-")[:60]))
     lines += _table(rows)
+    for r in status["regions"]:
+        rep = r["replication"]
+        if rep["diverged"]:
+            lines.append(f"  {r['name']} diverged: {rep['diverged_reason']} "
+                         f"({rep['dead_letters_total']} dead letters)")
     names = sorted({c for r in status["regions"] for c in r["collections"]})
     if names:
         lines.append("")

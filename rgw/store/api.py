@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from rgw import envelope
+from rgw.qdrant.fields import parse_body
 from rgw.store.collection import Collection
-from rgw.store.fields import parse_body
 from rgw.store.optimize import IndexBuilder
 from rgw.store.registry import Registry
 from rgw.store.writes import Write
@@ -35,7 +35,7 @@ STORE = web.AppKey("store", Store)
 
 def api(fn: Callable[[web.Request], Awaitable[Any]]) -> Handler:
     """Wrap a handler that returns a result in Qdrant's `{"result", "status", "time"}` envelope.
-    Failures are raised as StoreError and shaped by the server's error middleware."""
+    Failures are raised as QdrantError and shaped by the server's error middleware."""
 
     @functools.wraps(fn)
     async def handler(request: web.Request) -> web.StreamResponse:

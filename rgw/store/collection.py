@@ -23,10 +23,12 @@ from typing import Any, ClassVar
 import orjson
 import qdrant_edge as qe
 
+from rgw.qdrant.collection import CollectionSpec
+from rgw.qdrant.errors import WrongInput, collection_missing, point_missing
+from rgw.qdrant.fields import PointId
 from rgw.store.durable import atomic_write, fsync_tree
-from rgw.store.errors import WrongInput, collection_missing, engine_errors, point_missing
-from rgw.store.fields import PointId
-from rgw.store.spec import CollectionSpec
+from rgw.store.engine_config import edge_config
+from rgw.store.errors import engine_errors
 from rgw.store.translate import QueryPlan, Retrieve
 from rgw.store.writes import Write
 
@@ -98,7 +100,7 @@ class Collection:
         """Write a new, empty collection into `root` (a staging directory the registry publishes)."""
         root.mkdir(parents=True)
         with engine_errors():
-            shard = qe.EdgeShard.create(str(root / generation_dir(1)), spec.edge_config())
+            shard = qe.EdgeShard.create(str(root / generation_dir(1)), edge_config(spec))
             shard.flush()
             shard.close()
         atomic_write(root / SPEC_FILE, orjson.dumps(spec.source))

@@ -6,9 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
+from rgw.qdrant.collection import CollectionSpec
+from rgw.qdrant.errors import BadRequest, FormatError
+from rgw.qdrant.paths import payload_key
+from rgw.qdrant.writes import create_index
 from rgw.store import render, writes
 from rgw.store.api import api, apply, collection_of, json_body, store_of
-from rgw.store.spec import CollectionSpec
 
 
 @api
@@ -50,15 +53,18 @@ async def delete_collection(request: web.Request) -> Any:
 @api
 async def create_field_index(request: web.Request) -> Any:
     collection = collection_of(request)
-    write = writes.create_field_index(await json_body(request))
+    write = writes.create_field_index(create_index(await json_body(request)))
     return (await apply(request, collection, [write]))[0]
 
 
 @api
 async def delete_field_index(request: web.Request) -> Any:
-    collection = collection_of(request)
-    write = writes.delete_field_index(request.match_info["field_name"])
-    return (await apply(request, collection, [write]))[0]
+    collection, field_name = collection_of(request), request.match_info["field_name"]
+    try:
+        payload_key(field_name, "field_name")
+    except FormatError:
+        raise BadRequest(f"Format error in path parameters: invalid payload key {field_name}") from None
+    return (await apply(request, collection, [writes.delete_field_index(field_name)]))[0]
 
 
 @api

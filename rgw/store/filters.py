@@ -1,32 +1,37 @@
-"""Qdrant JSON filters -> qdrant_edge filter objects.
-
-Follows the `Filter` / `Condition` schemas of Qdrant's OpenAPI spec. Anything malformed raises
-FormatError naming the field (`filter.must[0].match: ...`), never an engine TypeError.
-"""
+"""Typed Qdrant filters (rgw.qdrant.filters) -> qdrant_edge filter objects."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import qdrant_edge as qe
 
-from rgw.store.errors import FormatError, Unsupported
-from rgw.store.fields import (
-    Obj,
-    array,
-    at,
-    boolean,
-    fail,
-    integer,
-    list_of,
-    number,
-    point_id,
-    positive,
-    string,
-    unsigned,
+from rgw.qdrant.fields import Obj
+from rgw.qdrant.filters import (
+    Condition,
+    DatetimeRange,
+    FieldCondition,
+    Filter,
+    HasId,
+    HasVector,
+    IsEmpty,
+    IsNull,
+    Match,
+    MatchAny,
+    MatchExcept,
+    MatchPhrase,
+    MatchPrefix,
+    MatchText,
+    MatchTextAny,
+    MatchValue,
+    Nested,
+    Range,
+    parse_filter,
 )
+from rgw.qdrant.geo import GeoBoundingBox, GeoPoint, GeoPolygon, GeoRadius
 
-Condition = (
+EngineCondition = (
     qe.FieldCondition
     | qe.IsEmptyCondition
     | qe.IsNullCondition
@@ -36,170 +41,109 @@ Condition = (
     | qe.Filter
 )
 
-_CLAUSES = ("must", "should", "must_not", "min_should")
-_FIELD_CHECKS = ("match", "range", "geo_bounding_box", "geo_radius", "geo_polygon", "values_count",
-                 "is_empty", "is_null")
+
+def filter_at(body: Obj, key: str = "filter") -> qe.Filter | None:
+    """The engine filter for the JSON filter at `body[key]`, or None when there is none."""
+    parsed = parse_filter(body.data.get(key), body.where(key))
+    return None if parsed is None else engine_filter(parsed)
 
 
-def parse_filter(value: Any, path: str = "filter") -> qe.Filter | None:
-    """The engine filter for a JSON filter, or None when the body has none."""
-    if value is None:
-        return None
-    try:
-        return _filter(value, path)
-    except RecursionError:
-        raise FormatError(path, "filter nested too deeply") from None
-
-
-def _filter(value: Any, path: str) -> qe.Filter:
-    body = Obj.of(value, path).only(*_CLAUSES)
-    min_should = None
-    if (spec := body.sub("min_should")) is not None:
-        min_should = qe.MinShould(
-            conditions=spec.req("conditions", _condition_list),
-            min_count=spec.req("min_count", positive),
-        )
+def engine_filter(filter_: Filter) -> qe.Filter:
+    min_should = filter_.min_should
     return qe.Filter(
-        must=body.opt("must", _conditions),
-        should=body.opt("should", _conditions),
-        must_not=body.opt("must_not", _conditions),
-        min_should=min_should,
+        must=_conditions(filter_.must),
+        should=_conditions(filter_.should),
+        must_not=_conditions(filter_.must_not),
+        min_should=None if min_should is None else qe.MinShould(
+            conditions=_conditions(min_should.conditions), min_count=min_should.min_count),
     )
 
 
-def _conditions(value: Any, path: str) -> list[Condition]:
-    """Qdrant accepts one condition or a list of them in each clause."""
-    if isinstance(value, dict):
-        return [_condition(value, path)]
-    return _condition_list(value, path)
+def _conditions(conditions: tuple[Condition, ...] | None) -> list[EngineCondition] | None:
+    return None if conditions is None else [_condition(c) for c in conditions]
 
 
-def _condition_list(value: Any, path: str) -> list[Condition]:
-    return [_condition(item, at(path, i)) for i, item in enumerate(array(value, path))]
+def _condition(condition: Condition) -> EngineCondition:
+    match condition:
+        case Filter():
+            return engine_filter(condition)
+        case FieldCondition():
+            return _field_condition(condition)
+        case IsEmpty(key=key):
+            return qe.IsEmptyCondition(key.text)
+        case IsNull(key=key):
+            return qe.IsNullCondition(key.text)
+        case HasId(ids=ids):
+            return qe.HasIdCondition(set(ids))
+        case HasVector(name=name):
+            return qe.HasVectorCondition(name)
+        case Nested(key=key, filter=inner):
+            return qe.NestedCondition(key.text, engine_filter(inner))
+    raise TypeError(f"not a filter condition: {condition!r}")
 
 
-def _condition(value: Any, path: str) -> Condition:
-    body = Obj.of(value, path)
-    if body.has("key"):
-        return _field_condition(body)
-    if body.has("is_empty"):
-        return qe.IsEmptyCondition(_payload_field(body, "is_empty"))
-    if body.has("is_null"):
-        return qe.IsNullCondition(_payload_field(body, "is_null"))
-    if body.has("has_id"):
-        return qe.HasIdCondition(set(body.req("has_id", list_of(point_id))))
-    if body.has("has_vector"):
-        return qe.HasVectorCondition(body.req("has_vector", string))
-    if body.has("nested"):
-        nested = body.req("nested", Obj.of)
-        return qe.NestedCondition(nested.req("key", string), nested.req("filter", _filter))
-    if body.has("slice"):
-        raise Unsupported(f"{path}: slice condition")
-    if all(key in _CLAUSES for key in body.data):
-        return _filter(value, path)
-    raise FormatError(path, "expected a condition: a field condition (`key`), `is_empty`, `is_null`, "
-                            "`has_id`, `has_vector`, `nested` or a nested filter")
-
-
-def _payload_field(body: Obj, key: str) -> str:
-    return body.req(key, Obj.of).req("key", string)
-
-
-def _field_condition(body: Obj) -> qe.FieldCondition:
-    if not any(body.has(check) for check in _FIELD_CHECKS):
-        raise FormatError(body.path, "at least one field condition must be specified: "
-                                     + ", ".join(_FIELD_CHECKS))
+def _field_condition(condition: FieldCondition) -> qe.FieldCondition:
+    bounds = condition.range
+    engine_range: qe.RangeFloat | qe.RangeDateTime | None = None
+    if isinstance(bounds, Range):
+        engine_range = qe.RangeFloat(lt=bounds.lt, gt=bounds.gt, gte=bounds.gte, lte=bounds.lte)
+    elif isinstance(bounds, DatetimeRange):
+        engine_range = qe.RangeDateTime(**{name: instant.text for name, instant in (
+            ("lt", bounds.lt), ("gt", bounds.gt), ("gte", bounds.gte), ("lte", bounds.lte)) if instant is not None})
+    count = condition.values_count
     return qe.FieldCondition(
-        key=body.req("key", string),
-        match=body.opt("match", _match),
-        range=body.opt("range", _range),
-        geo_bounding_box=body.opt("geo_bounding_box", _geo_bounding_box),
-        geo_radius=body.opt("geo_radius", _geo_radius),
-        geo_polygon=body.opt("geo_polygon", _geo_polygon),
-        values_count=body.opt("values_count", _values_count),
-        is_empty=body.opt("is_empty", boolean),
-        is_null=body.opt("is_null", boolean),
+        key=condition.key.text,
+        match=None if condition.match is None else _match(condition.match),
+        range=engine_range,
+        geo_bounding_box=_optional(_bounding_box, condition.geo_bounding_box),
+        geo_radius=_optional(_radius, condition.geo_radius),
+        geo_polygon=_optional(_polygon, condition.geo_polygon),
+        values_count=None if count is None else qe.ValuesCount(lt=count.lt, gt=count.gt, lte=count.lte, gte=count.gte),
+        is_empty=condition.is_empty,
+        is_null=condition.is_null,
     )
 
 
-def _match(value: Any, path: str) -> Any:
-    body = Obj.of(value, path)
-    if "value" in body.data:
-        return qe.MatchValue(body.req("value", _match_value))
-    if body.has("text"):
-        return qe.MatchText(body.req("text", string))
-    if body.has("text_any"):
-        return qe.MatchTextAny(body.req("text_any", string))
-    if body.has("phrase"):
-        return qe.MatchPhrase(body.req("phrase", string))
-    if body.has("prefix"):
-        return qe.MatchPrefix(body.req("prefix", string))
-    if body.has("any"):
-        return qe.MatchAny(body.req("any", _match_values))
-    if body.has("except"):
-        return qe.MatchExcept(body.req("except", _match_values))
-    raise FormatError(path, "expected one of `value`, `text`, `text_any`, `phrase`, `prefix`, `any`, `except`")
+def _match(match: Match) -> Any:
+    match match:
+        case MatchValue(value=bool() as value):
+            # The binding reads a Python bool as an integer (bool subclasses int), matching 1 or 0
+            # instead of true or false; numpy's bool is one it cannot mistake.
+            return qe.MatchValue(np.bool_(value))
+        case MatchValue(value=value):
+            return qe.MatchValue(value)
+        case MatchAny(values=values):
+            return qe.MatchAny(list(values))
+        case MatchExcept(values=values):
+            return qe.MatchExcept(list(values))
+        case MatchText(text=text):
+            return qe.MatchText(text)
+        case MatchTextAny(text=text):
+            return qe.MatchTextAny(text)
+        case MatchPhrase(text=text):
+            return qe.MatchPhrase(text)
+        case MatchPrefix(prefix=prefix):
+            return qe.MatchPrefix(prefix)
+    raise TypeError(f"not a match: {match!r}")
 
 
-def _match_value(value: Any, path: str) -> str | int | bool:
-    if isinstance(value, str | bool):
-        return value
-    return integer(value, path)
+def _optional(convert: Any, value: Any) -> Any:
+    return None if value is None else convert(value)
 
 
-def _match_values(value: Any, path: str) -> list[str] | list[int]:
-    """`any` / `except` take all strings or all integers, as Qdrant's AnyVariants."""
-    items = array(value, path)
-    if all(isinstance(item, str) for item in items):
-        return items
-    return [integer(item, at(path, i)) for i, item in enumerate(items)]
+def _point(point: GeoPoint) -> qe.GeoPoint:
+    return qe.GeoPoint(lon=point.lon, lat=point.lat)
 
 
-_BOUNDS = ("lt", "gt", "gte", "lte")
+def _bounding_box(box: GeoBoundingBox) -> qe.GeoBoundingBox:
+    return qe.GeoBoundingBox(_point(box.top_left), _point(box.bottom_right))
 
 
-def _range(value: Any, path: str) -> qe.RangeFloat | qe.RangeDateTime:
-    """Numbers make a numeric range; strings make a datetime range (RFC 3339 and the like)."""
-    body = Obj.of(value, path)
-    given = {key: body.data[key] for key in _BOUNDS if body.has(key)}
-    if given and all(isinstance(bound, str) for bound in given.values()):
-        try:
-            return qe.RangeDateTime(**given)
-        except ValueError as exc:
-            raise FormatError(path, f"invalid datetime: {exc}") from exc
-    return qe.RangeFloat(**{key: number(bound, at(path, key)) for key, bound in given.items()})
+def _radius(circle: GeoRadius) -> qe.GeoRadius:
+    return qe.GeoRadius(_point(circle.center), circle.radius)
 
 
-def _geo_point(value: Any, path: str) -> qe.GeoPoint:
-    body = Obj.of(value, path)
-    lon, lat = body.req("lon", number), body.req("lat", number)
-    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
-        raise fail(path, "lon in [-180, 180] and lat in [-90, 90]", value)
-    return qe.GeoPoint(lon=lon, lat=lat)
-
-
-def _geo_bounding_box(value: Any, path: str) -> qe.GeoBoundingBox:
-    body = Obj.of(value, path)
-    return qe.GeoBoundingBox(body.req("top_left", _geo_point), body.req("bottom_right", _geo_point))
-
-
-def _geo_radius(value: Any, path: str) -> qe.GeoRadius:
-    body = Obj.of(value, path)
-    return qe.GeoRadius(body.req("center", _geo_point), body.req("radius", number))
-
-
-def _line_string(value: Any, path: str) -> list[qe.GeoPoint]:
-    return Obj.of(value, path).req("points", list_of(_geo_point))
-
-
-def _geo_polygon(value: Any, path: str) -> qe.GeoPolygon:
-    body = Obj.of(value, path)
-    try:
-        return qe.GeoPolygon(body.req("exterior", _line_string), body.opt("interiors", list_of(_line_string)))
-    except ValueError as exc:
-        raise FormatError(path, str(exc)) from exc
-
-
-def _values_count(value: Any, path: str) -> qe.ValuesCount:
-    body = Obj.of(value, path)
-    return qe.ValuesCount(**{key: body.opt(key, unsigned) for key in _BOUNDS})
+def _polygon(polygon: GeoPolygon) -> qe.GeoPolygon:
+    interiors = polygon.interiors
+    return qe.GeoPolygon([_point(p) for p in polygon.exterior],
+                         None if interiors is None else [[_point(p) for p in ring] for ring in interiors])

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from rgw.store import render, translate, writes
+from rgw.qdrant import writes as grammar
+from rgw.qdrant.errors import BadRequest, FormatError, NotFound
+from rgw.qdrant.fields import point_id
+from rgw.store import render, translate
 from rgw.store.api import Handler, api, apply, collection_of, json_body
-from rgw.store.errors import BadRequest, FormatError, NotFound
-from rgw.store.fields import point_id
-from rgw.store.spec import CollectionSpec
+from rgw.store.writes import engine_batch, engine_write
 
 
-def write_endpoint(parse: Callable[[Any, CollectionSpec], writes.Write]) -> Handler:
+def write_endpoint(op: str) -> Handler:
     """A handler for the update endpoints that take one body and apply one operation."""
+    parse = grammar.POINTS_WRITES[op]
 
     @api
     async def handler(request: web.Request) -> Any:
         collection = collection_of(request)
-        write = parse(await json_body(request), collection.spec)
+        write = engine_write(parse(await json_body(request), collection.spec, ""))
         return (await apply(request, collection, [write]))[0]
 
     return handler
@@ -29,7 +30,8 @@ def write_endpoint(parse: Callable[[Any, CollectionSpec], writes.Write]) -> Hand
 @api
 async def batch_update(request: web.Request) -> Any:
     collection = collection_of(request)
-    return await apply(request, collection, writes.batch(await json_body(request), collection.spec))
+    operations = grammar.batch(await json_body(request), collection.spec)
+    return await apply(request, collection, engine_batch(operations))
 
 
 @api
@@ -102,16 +104,16 @@ async def search_batch(request: web.Request) -> Any:
 def add_routes(app: web.Application) -> None:
     points = "/collections/{name}/points"
     r = app.router
-    r.add_put(points, write_endpoint(writes.upsert))
+    r.add_put(points, write_endpoint("upsert"))
     r.add_post(points, retrieve)
     r.add_get(points + "/{id}", get_point)
-    r.add_post(points + "/delete", write_endpoint(writes.delete))
-    r.add_post(points + "/payload", write_endpoint(writes.set_payload))
-    r.add_put(points + "/payload", write_endpoint(writes.overwrite_payload))
-    r.add_post(points + "/payload/delete", write_endpoint(writes.delete_payload))
-    r.add_post(points + "/payload/clear", write_endpoint(writes.clear_payload))
-    r.add_put(points + "/vectors", write_endpoint(writes.update_vectors))
-    r.add_post(points + "/vectors/delete", write_endpoint(writes.delete_vectors))
+    r.add_post(points + "/delete", write_endpoint("delete"))
+    r.add_post(points + "/payload", write_endpoint("set_payload"))
+    r.add_put(points + "/payload", write_endpoint("overwrite_payload"))
+    r.add_post(points + "/payload/delete", write_endpoint("delete_payload"))
+    r.add_post(points + "/payload/clear", write_endpoint("clear_payload"))
+    r.add_put(points + "/vectors", write_endpoint("update_vectors"))
+    r.add_post(points + "/vectors/delete", write_endpoint("delete_vectors"))
     r.add_post(points + "/batch", batch_update)
     r.add_post(points + "/scroll", scroll)
     r.add_post(points + "/count", count)

@@ -10,7 +10,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from rgw.store.spec import CollectionSpec
+from rgw.qdrant.collection import CollectionSpec
 from rgw.store.writes import SCHEMA_TYPES
 
 _SCHEMA_NAMES = {engine: name for name, engine in SCHEMA_TYPES.items()}

@@ -1,6 +1,7 @@
 """The region store's HTTP server: aiohttp on uvloop speaking Qdrant's REST API.
 
-Failures are mapped to HTTP statuses here and nowhere else (`STATUS`); handlers raise.
+Handlers raise; the error middleware here turns every failure into Qdrant's error response, with
+the HTTP status each QdrantError carries.
 """
 
 from __future__ import annotations
@@ -18,19 +19,12 @@ import uvloop
 from aiohttp import web
 
 from rgw import QDRANT_API_VERSION, envelope
+from rgw.qdrant.errors import QdrantError, Unsupported
 from rgw.store import collections_api, points_api
 from rgw.store.api import STORE, Handler, Store, api, store_of
-from rgw.store.errors import BadRequest, Internal, NotFound, StoreError, Unavailable, Unsupported
 from rgw.store.optimize import IndexBuilder, index_threshold
 from rgw.store.registry import Registry
 
-STATUS: dict[type[StoreError], int] = {
-    BadRequest: 400,
-    NotFound: 404,
-    Unsupported: 501,
-    Unavailable: 503,
-    Internal: 500,
-}
 MAX_BODY_BYTES = 32 * 1024 * 1024  # Qdrant's default max_request_size_mb
 FLUSH_INTERVAL_SECONDS = 5.0  # Qdrant's default optimizers.flush_interval_sec
 
@@ -84,18 +78,14 @@ UNSUPPORTED: list[tuple[str, str, str]] = [
 ]
 
 
-def status_for(exc: StoreError) -> int:
-    return next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
-
-
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure leaves as Qdrant's `{"status": {"error": ...}, "time": ...}`; nothing crashes."""
     started = time.perf_counter()
     try:
         return await handler(request)
-    except StoreError as exc:
-        return envelope.error(status_for(exc), exc.message, started)
+    except QdrantError as exc:
+        return envelope.error(exc.status, exc.message, started)
     except web.HTTPException as exc:
         if exc.status == 404:
             message = f"Not found: no endpoint {request.method} {request.path}"

@@ -9,15 +9,16 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from rgw.store.errors import FormatError, Unsupported, WrongInput
-from rgw.store.fields import (
+from rgw.qdrant.collection import CollectionSpec
+from rgw.qdrant.datetimes import timestamp
+from rgw.qdrant.errors import FormatError, Unsupported, WrongInput
+from rgw.qdrant.fields import (
     Obj,
     PointId,
     anything,
     array,
     at,
     boolean,
-    engine_object,
     fail,
     integer,
     list_of,
@@ -29,9 +30,10 @@ from rgw.store.fields import (
     string,
     unsigned,
 )
-from rgw.store.filters import parse_filter
-from rgw.store.spec import CollectionSpec
-from rgw.store.vectors import named_vector, refuse_inference
+from rgw.qdrant.paths import payload_key
+from rgw.qdrant.vectors import check_vector_name, named_vector, refuse_inference
+from rgw.store.filters import filter_at
+from rgw.store.vectors import engine_vector
 
 WithPayload = bool | list[str] | qe.PayloadSelector
 WithVector = bool | list[str]
@@ -52,13 +54,17 @@ def with_payload(body: Obj, default: bool) -> WithPayload:
     if isinstance(value, bool):
         return value
     if isinstance(value, list):
-        return list_of(string)(value, path)
+        return _key_texts(value, path)
     selector = Obj.of(value, path)
     if selector.has("include"):
-        return qe.PayloadSelector.Include(selector.req("include", list_of(string)))
+        return qe.PayloadSelector.Include(selector.req("include", _key_texts))
     if selector.has("exclude"):
-        return qe.PayloadSelector.Exclude(selector.req("exclude", list_of(string)))
+        return qe.PayloadSelector.Exclude(selector.req("exclude", _key_texts))
     raise fail(path, "a boolean, a list of keys, `{\"include\": [...]}` or `{\"exclude\": [...]}`", value)
+
+
+def _key_texts(value: Any, path: str) -> list[str]:
+    return [key.text for key in list_of(payload_key)(value, path)]
 
 
 def with_vector(body: Obj, default: bool, spec: CollectionSpec) -> WithVector:
@@ -71,8 +77,7 @@ def with_vector(body: Obj, default: bool, spec: CollectionSpec) -> WithVector:
         return value
     names = list_of(string)(value, body.where(key))
     for name in names:
-        if name not in spec.dense and name not in spec.sparse:
-            raise WrongInput(f"Not existing vector name error: {name}")
+        check_vector_name(spec, name)
     return names
 
 
@@ -101,18 +106,21 @@ def _search_params(value: Any, path: str) -> qe.SearchParams:
 def _order_by(value: Any, path: str) -> qe.OrderBy:
     """Qdrant's OrderByInterface: a key, or `{key, direction, start_from}`."""
     if isinstance(value, str):
-        return qe.OrderBy(value)
+        return qe.OrderBy(payload_key(value, path).text)
     body = Obj.of(value, path)
+    key = body.req("key", payload_key)
     direction = body.opt("direction", one_of("asc", "desc"))
-    return engine_object(path, "a valid order_by", lambda: qe.OrderBy(
-        body.req("key", string),
+    return qe.OrderBy(
+        key.text,
         direction=None if direction is None else (qe.Direction.Asc if direction == "asc" else qe.Direction.Desc),
         start_from=body.opt("start_from", _start_from),
-    ))
+    )
 
 
 def _start_from(value: Any, path: str) -> int | float | str:
     if isinstance(value, str):
+        if timestamp(value) is None:
+            raise fail(path, "a number or a datetime", value)
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return integer(value, path)
@@ -191,7 +199,7 @@ def _plan(body: Obj, spec: CollectionSpec, *, limit: int, using: str, query: Sco
         using=using,
         query=query,
         by_id=by_id,
-        filter=parse_filter(body.data.get("filter"), body.where("filter")),
+        filter=filter_at(body),
         score_threshold=body.opt("score_threshold", number),
         params=body.opt("params", _search_params),
         with_payload=with_payload(body, default=False),
@@ -244,8 +252,7 @@ def _is_sparse(value: dict[str, Any]) -> bool:
 def _vector_input(value: Any, path: str, spec: CollectionSpec, using: str) -> Scoring:
     """Qdrant's VectorInput: dense, sparse or multi vector, or the id of a point to take it from."""
     if isinstance(value, int | str) and not isinstance(value, bool):
-        if using not in spec.dense and using not in spec.sparse:
-            raise WrongInput(f"Not existing vector name error: {using}")
+        check_vector_name(spec, using)
         return None, point_id(value, path)
     if isinstance(value, dict):
         refuse_inference(Obj.of(value, path))
@@ -253,8 +260,7 @@ def _vector_input(value: Any, path: str, spec: CollectionSpec, using: str) -> Sc
 
 
 def _nearest(value: Any, path: str, spec: CollectionSpec, using: str) -> qe.Query:
-    vector = named_vector(spec, using, value, path)
-    return engine_object(path, "a vector of numbers", lambda: qe.Query.Nearest(vector, using=using or None))
+    return qe.Query.Nearest(engine_vector(named_vector(spec, using, value, path)), using=using or None)
 
 
 # -- other reads ------------------------------------------------------------------------------
@@ -290,7 +296,7 @@ def scroll_request(value: Any, spec: CollectionSpec) -> qe.ScrollRequest:
     return qe.ScrollRequest(
         offset=offset,
         limit=body.opt("limit", positive, 10),
-        filter=parse_filter(body.data.get("filter"), body.where("filter")),
+        filter=filter_at(body),
         with_payload=with_payload(body, default=True),
         with_vector=with_vector(body, default=False, spec=spec),
         order_by=order_by,
@@ -302,7 +308,7 @@ def count_request(value: Any) -> qe.CountRequest:
     no_shard_key(body)
     return qe.CountRequest(
         exact=body.opt("exact", boolean, True),
-        filter=parse_filter(body.data.get("filter"), body.where("filter")),
+        filter=filter_at(body),
     )
 
 
@@ -310,8 +316,8 @@ def facet_request(value: Any) -> qe.FacetRequest:
     body = Obj.of(value)
     no_shard_key(body)
     return qe.FacetRequest(
-        key=body.req("key", string),
+        key=body.req("key", payload_key).text,
         limit=body.opt("limit", positive, 10),
         exact=body.opt("exact", boolean, False),
-        filter=parse_filter(body.data.get("filter"), body.where("filter")),
+        filter=filter_at(body),
     )

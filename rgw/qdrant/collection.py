@@ -1,30 +1,21 @@
-"""A collection's configuration: parsed from Qdrant's `CreateCollection` body, turned into the
-engine's `EdgeConfig`, and rendered back as Qdrant's `CollectionConfig`.
+"""A collection's configuration: parsed from Qdrant's `CreateCollection` body or learned from a
+`GET /collections/{name}` answer, and rendered back as Qdrant's `CollectionConfig`.
 
-The create body is what the registry persists; loading re-parses it, so there is one parser.
+Writes are checked against it (vector names, dimensions, kinds). The region store persists the
+create body (`source`) and re-parses it on load, so there is one parser.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import qdrant_edge as qe
+from rgw.qdrant.errors import Unsupported
+from rgw.qdrant.fields import Obj, boolean, json_object, number, one_of, positive, string, unsigned
 
-from rgw.store.errors import Unsupported
-from rgw.store.fields import Obj, boolean, json_object, number, one_of, positive, unsigned
-
-DISTANCES = {
-    "Cosine": qe.Distance.Cosine,
-    "Euclid": qe.Distance.Euclid,
-    "Dot": qe.Distance.Dot,
-    "Manhattan": qe.Distance.Manhattan,
-}
-DATATYPES = {
-    "float32": qe.VectorStorageDatatype.Float32,
-    "float16": qe.VectorStorageDatatype.Float16,
-    "uint8": qe.VectorStorageDatatype.Uint8,
-}
+DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
+DATATYPES = ("float32", "float16", "uint8")
 MAX_DIMENSION = 65536
 
 # Qdrant's defaults, reported in collection info so clients see a complete config.
@@ -37,6 +28,7 @@ OPTIMIZER_DEFAULTS: dict[str, Any] = {
     "flush_interval_sec": 5, "max_optimization_threads": None,
 }
 WAL_DEFAULTS: dict[str, Any] = {"wal_capacity_mb": 32, "wal_segments_ahead": 0, "wal_retain_closed": 1}
+
 
 def _optimization_threads(value: Any, path: str) -> int | None:
     """A count, or "auto" (reported as null, which is how Qdrant's CollectionInfo shows it)."""
@@ -60,23 +52,13 @@ _UNSUPPORTED = ("quantization_config", "strict_mode_config", "init_from", "paylo
 
 
 @dataclass(frozen=True)
-class DenseVector:
+class DenseParams:
     size: int
     distance: str
     multivector: bool
     datatype: str | None
     on_disk: bool | None
     hnsw: dict[str, Any]
-
-    def params(self, hnsw: dict[str, Any]) -> qe.EdgeVectorParams:
-        return qe.EdgeVectorParams(
-            size=self.size,
-            distance=DISTANCES[self.distance],
-            on_disk=self.on_disk,
-            multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim) if self.multivector else None,
-            datatype=DATATYPES[self.datatype] if self.datatype else None,
-            hnsw_config=_hnsw_config({**hnsw, **self.hnsw}) if self.hnsw else None,
-        )
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"size": self.size, "distance": self.distance}
@@ -92,18 +74,9 @@ class DenseVector:
 
 
 @dataclass(frozen=True)
-class SparseVector:
+class SparseParams:
     idf: bool
     index: dict[str, Any]
-
-    def params(self) -> qe.EdgeSparseVectorParams:
-        datatype = self.index.get("datatype")
-        return qe.EdgeSparseVectorParams(
-            full_scan_threshold=self.index.get("full_scan_threshold"),
-            on_disk=self.index.get("on_disk"),
-            modifier=qe.Modifier.Idf if self.idf else None,
-            datatype=DATATYPES[datatype] if datatype else None,
-        )
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"modifier": "idf" if self.idf else "none"}
@@ -114,20 +87,21 @@ class SparseVector:
 
 @dataclass(frozen=True)
 class CollectionSpec:
-    """What a collection holds and how: the parsed create body."""
+    """What a collection holds and how."""
 
-    dense: dict[str, DenseVector]
-    sparse: dict[str, SparseVector]
+    dense: dict[str, DenseParams]
+    sparse: dict[str, SparseParams]
     unnamed: bool  # one dense vector given as `{"size", "distance"}`: stored under the name ""
     hnsw: dict[str, Any]
     optimizers: dict[str, Any]
     wal: dict[str, Any]
     on_disk_payload: bool
     metadata: dict[str, Any] | None
-    source: dict[str, Any]
+    source: dict[str, Any]  # the JSON this spec was read from
 
     @classmethod
     def parse(cls, value: Any) -> CollectionSpec:
+        """A `PUT /collections/{name}` body, refusing what the region store cannot create."""
         body = Obj.of(value)
         for key in _UNSUPPORTED:
             if body.has(key):
@@ -137,11 +111,8 @@ class CollectionSpec:
         for key in _CLUSTER_FIELDS:
             body.opt(key, positive)
         hnsw = _diff(body, "hnsw_config", _HNSW_FIELDS)
-        dense, unnamed = _dense_vectors(body)
-        sparse = {
-            name: _sparse_vector(Obj.of(params, body.where(f"sparse_vectors.{name}")))
-            for name, params in (body.opt("sparse_vectors", json_object) or {}).items()
-        }
+        dense, unnamed = _dense_vectors(body, _dense_params)
+        sparse = _sparse_vectors(body)
         if not dense and not sparse:
             raise Unsupported("collections without vectors")
         return cls(
@@ -156,34 +127,32 @@ class CollectionSpec:
             source=body.data,
         )
 
+    @classmethod
+    def from_info(cls, result: Any) -> CollectionSpec:
+        """The spec of an existing collection, from the `result` of `GET /collections/{name}`.
+
+        Settings this grammar does not model (quantization, strict mode, ...) are ignored rather
+        than refused: the collection exists already, and writes are checked only against its vectors.
+        """
+        config = Obj.of(result, "result").req("config", Obj.of)
+        params = config.req("params", Obj.of)
+        dense, unnamed = _dense_vectors(params, _existing_dense_params)
+        return cls(
+            dense=dense,
+            sparse=_sparse_vectors(params),
+            unnamed=unnamed,
+            hnsw={**HNSW_DEFAULTS, **(config.opt("hnsw_config", json_object) or {})},
+            optimizers={**OPTIMIZER_DEFAULTS, **(config.opt("optimizer_config", json_object) or {})},
+            wal={**WAL_DEFAULTS, **(config.opt("wal_config", json_object) or {})},
+            on_disk_payload=bool(params.opt("on_disk_payload", boolean, True)),
+            metadata=config.opt("metadata", json_object),
+            source=config.data,
+        )
+
     @property
     def indexing_enabled(self) -> bool:
         """Qdrant's `indexing_threshold: 0` means "never build a vector index"."""
         return self.optimizers["indexing_threshold"] != 0
-
-    def edge_config(self) -> qe.EdgeConfig:
-        hnsw = self.hnsw
-        vectors: qe.EdgeVectorParams | dict[str, qe.EdgeVectorParams] | None = None
-        if self.unnamed:
-            vectors = self.dense[""].params(hnsw)
-        elif self.dense:
-            vectors = {name: vector.params(hnsw) for name, vector in self.dense.items()}
-        opt = self.optimizers
-        return qe.EdgeConfig(
-            vectors=vectors,
-            sparse_vectors={name: vector.params() for name, vector in self.sparse.items()} or None,
-            on_disk_payload=self.on_disk_payload,
-            hnsw_config=_hnsw_config(hnsw),
-            optimizers=qe.EdgeOptimizersConfig(
-                deleted_threshold=opt["deleted_threshold"],
-                vacuum_min_vector_number=opt["vacuum_min_vector_number"],
-                default_segment_number=opt["default_segment_number"],
-                max_segment_size=opt["max_segment_size"],
-                # The store decides when to index (see optimize.py); once it does, every plain
-                # segment should be indexed, so the engine's own size threshold is the minimum.
-                indexing_threshold=1,
-            ),
-        )
 
     def config_json(self) -> dict[str, Any]:
         """Qdrant's `CollectionConfig` for this collection."""
@@ -227,40 +196,30 @@ def _diff(body: Obj, key: str, fields: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _hnsw_config(hnsw: dict[str, Any]) -> qe.HnswIndexConfig:
-    return qe.HnswIndexConfig(
-        m=hnsw["m"],
-        ef_construct=hnsw["ef_construct"],
-        full_scan_threshold=hnsw["full_scan_threshold"],
-        max_indexing_threads=hnsw.get("max_indexing_threads", 0),
-        on_disk=hnsw.get("on_disk"),
-        payload_m=hnsw.get("payload_m"),
-    )
-
-
-def _dense_vectors(body: Obj) -> tuple[dict[str, DenseVector], bool]:
+def _dense_vectors(body: Obj, read: Callable[[Obj], DenseParams]) -> tuple[dict[str, DenseParams], bool]:
+    """Qdrant's VectorsConfig: one unnamed vector's params, or name -> params."""
     vectors = body.sub("vectors")
     if vectors is None:
         return {}, False
     if "size" in vectors.data or "distance" in vectors.data:
-        return {"": _dense_vector(vectors)}, True
-    return {name: _dense_vector(Obj.of(params, vectors.where(name))) for name, params in vectors.data.items()}, False
+        return {"": read(vectors)}, True
+    return {name: read(Obj.of(params, vectors.where(name))) for name, params in vectors.data.items()}, False
 
 
-def _dense_vector(body: Obj) -> DenseVector:
+def _dense_params(body: Obj) -> DenseParams:
     for key in ("quantization_config", "memory"):
         if body.has(key):
             raise Unsupported(body.where(key))
     size = body.req("size", positive)
     if size > MAX_DIMENSION:
         raise Unsupported(f"{body.where('size')} above {MAX_DIMENSION}")
-    datatype = body.opt("datatype", one_of("float32", "float16", "uint8", "turbo4"))
+    datatype = body.opt("datatype", one_of(*DATATYPES, "turbo4"))
     if datatype == "turbo4":
         raise Unsupported(f"{body.where('datatype')} turbo4")
     multivector = body.sub("multivector_config")
     if multivector is not None:
         multivector.req("comparator", one_of("max_sim"))
-    return DenseVector(
+    return DenseParams(
         size=size,
         distance=body.req("distance", one_of(*DISTANCES)),
         multivector=multivector is not None,
@@ -270,7 +229,26 @@ def _dense_vector(body: Obj) -> DenseVector:
     )
 
 
-def _sparse_vector(body: Obj) -> SparseVector:
+def _existing_dense_params(body: Obj) -> DenseParams:
+    """Params as a Qdrant server reports them, whatever it supports that the store does not."""
+    return DenseParams(
+        size=body.req("size", positive),
+        distance=body.req("distance", string),
+        multivector=body.has("multivector_config"),
+        datatype=body.opt("datatype", string),
+        on_disk=body.opt("on_disk", boolean),
+        hnsw=body.opt("hnsw_config", json_object) or {},
+    )
+
+
+def _sparse_vectors(body: Obj) -> dict[str, SparseParams]:
+    sparse = body.sub("sparse_vectors")
+    if sparse is None:
+        return {}
+    return {name: _sparse_params(Obj.of(params, sparse.where(name))) for name, params in sparse.data.items()}
+
+
+def _sparse_params(body: Obj) -> SparseParams:
     index = {}
     if (spec := body.sub("index")) is not None:
         index = {
@@ -278,8 +256,8 @@ def _sparse_vector(body: Obj) -> SparseVector:
             for key, value in (
                 ("full_scan_threshold", spec.opt("full_scan_threshold", unsigned)),
                 ("on_disk", spec.opt("on_disk", boolean)),
-                ("datatype", spec.opt("datatype", one_of("float32", "float16", "uint8"))),
+                ("datatype", spec.opt("datatype", one_of(*DATATYPES))),
             )
             if value is not None
         }
-    return SparseVector(idf=body.opt("modifier", one_of("none", "idf")) == "idf", index=index)
+    return SparseParams(idf=body.opt("modifier", one_of("none", "idf")) == "idf", index=index)

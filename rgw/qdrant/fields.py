@@ -13,11 +13,12 @@ from typing import Any, TypeVar
 
 import orjson
 
-from rgw.store.errors import FormatError, Unsupported
+from rgw.qdrant.errors import FormatError, Unsupported
 
 T = TypeVar("T")
 Reader = Callable[[Any, str], T]
 PointId = int | str
+Payload = dict[str, Any]
 
 _U64 = 2**64
 _I64 = 2**63
@@ -105,14 +106,17 @@ def json_object(value: Any, path: str) -> dict[str, Any]:
 def payload_object(value: Any, path: str) -> dict[str, Any]:
     """A JSON object stored as payload. Nesting is capped as Qdrant's parser caps it (128), which
     also keeps every stored payload within what orjson can write back out."""
-    stack = [(json_object(value, path), 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_PAYLOAD_DEPTH:
-            raise FormatError(path, f"payload nested deeper than {MAX_PAYLOAD_DEPTH} levels")
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    if _nested_deeper(json_object(value, path), MAX_PAYLOAD_DEPTH - 1):
+        raise FormatError(path, f"payload nested deeper than {MAX_PAYLOAD_DEPTH} levels")
     return value
+
+
+def _nested_deeper(node: dict[str, Any] | list[Any], levels: int) -> bool:
+    """Whether containers nest more than `levels` further levels below `node`."""
+    for child in node.values() if isinstance(node, dict) else node:
+        if isinstance(child, dict | list) and (levels == 0 or _nested_deeper(child, levels - 1)):
+            return True
+    return False
 
 
 def array(value: Any, path: str) -> list[Any]:
@@ -189,15 +193,6 @@ def point_id(value: Any, path: str) -> PointId:
             pass
     raise FormatError(path, f"value {shown(value)} is not a valid point ID, "
                             "valid values are either an unsigned integer or a UUID")
-
-
-def engine_object(path: str, expected: str, build: Callable[[], T]) -> T:
-    """Build an engine object from checked JSON; the engine only rejects element types we did
-    not check one by one (a string inside a vector), which we report at `path`."""
-    try:
-        return build()
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise FormatError(path, f"expected {expected}") from exc
 
 
 def no_shard_key(body: Obj) -> None:

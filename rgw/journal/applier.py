@@ -1,0 +1,191 @@
+"""One applier per region: replays the journal into it in LSN order, idempotently.
+
+Transient failures (refused, timeout, 5xx, 429) are retried with capped exponential backoff
+for as long as it takes: a region that is down accumulates lag and catches up by itself.
+A region that permanently rejects an entry (4xx) is marked diverged and the entry goes to the
+dead-letter list, shown in status; the applier then moves on, so one bad entry does not
+freeze replication of everything after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from dataclasses import dataclass, field
+
+import tenacity
+
+from rgw.envelope import error_message
+from rgw.journal.log import DeadLetter, Entry, Journal
+from rgw.proxy.http1 import Response
+from rgw.proxy.upstream import RegionClient, UpstreamError
+
+log = logging.getLogger("rgw.applier")
+
+APPLY_TIMEOUT_S = 30.0
+
+
+class TransientFailure(Exception):
+    """The region could not take the entry right now; it will be retried."""
+
+
+@dataclass
+class ApplierState:
+    applied: int = 0  # every entry with LSN <= applied is in the region
+    working_since: float | None = None  # journal time of the oldest entry not yet applied
+    diverged: bool = False
+    diverged_reason: str | None = None
+    retries: int = 0
+    last_error: str | None = None
+    applied_total: int = 0
+    waiters: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
+
+
+def already_done(entry: Entry, reply: Response) -> bool:
+    """Replies that mean the entry's effect is already in the region (replay after a crash)."""
+    message = error_message(reply.body)
+    if entry.op == "create_collection":
+        return reply.status in (400, 409) and "already exists" in message
+    if entry.op in ("delete_collection", "delete_index"):
+        return reply.status == 404
+    return False
+
+
+class RegionApplier:
+    def __init__(self, client: RegionClient, journal: Journal, batch: int = 256) -> None:
+        self.client = client
+        self.journal = journal
+        self.batch = batch
+        self.state = ApplierState(applied=journal.cursor(self.consumer))
+        self._task: asyncio.Task[None] | None = None
+        self._sequence = 0
+        self._running = asyncio.Event()
+        self._running.set()
+
+    @property
+    def consumer(self) -> str:
+        return f"region:{self.client.name}"
+
+    @property
+    def applied(self) -> int:
+        return self.state.applied
+
+    def lag_entries(self) -> int:
+        return max(0, self.journal.head - self.state.applied)
+
+    def lag_seconds(self) -> float:
+        if self.lag_entries() == 0:
+            return 0.0
+        since = self.state.working_since or self.journal.entry_time(self.state.applied + 1)
+        return max(0.0, time.time() - since) if since else 0.0
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        """Stop applying after the current entry (operator maintenance); lag accumulates."""
+        self._running.clear()
+        log.warning("applier %s: paused by operator at lsn %d", self.client.name, self.state.applied)
+
+    def resume(self) -> None:
+        self._running.set()
+        log.warning("applier %s: resumed at lsn %d", self.client.name, self.state.applied)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"applier:{self.client.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.journal.save_cursor(self.consumer, self.state.applied)
+
+    async def wait_applied(self, lsn: int, timeout: float) -> bool:
+        """True once every entry up to `lsn` is in the region; False after timeout seconds."""
+        if self.state.applied >= lsn:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sequence += 1
+        waiters = self.state.waiters
+        if len(waiters) > 1024:  # timed-out waiters pile up while a region is down: drop them
+            waiters[:] = [w for w in waiters if not w[2].done()]
+            heapq.heapify(waiters)
+        heapq.heappush(waiters, (lsn, self._sequence, future))
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+            return True
+        except TimeoutError:
+            future.cancel()
+            return False
+
+    async def _run(self) -> None:
+        while True:
+            await self._running.wait()
+            entries = await self.journal.read(self.state.applied, self.batch)
+            if not entries:
+                self.state.working_since = None
+                await self.journal.wait_beyond(self.state.applied, 1.0)
+                continue
+            for entry in entries:
+                if not self._running.is_set():
+                    break
+                self.state.working_since = entry.at
+                await self._apply_with_retries(entry)
+                self._advance(entry.lsn)
+            await self.journal.save_cursor(self.consumer, self.state.applied)
+
+    def _advance(self, lsn: int) -> None:
+        state = self.state
+        state.applied = lsn
+        state.applied_total += 1
+        while state.waiters and state.waiters[0][0] <= lsn:
+            _, _, future = heapq.heappop(state.waiters)
+            if not future.done():
+                future.set_result(None)
+
+    async def _apply_with_retries(self, entry: Entry) -> None:
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(TransientFailure),
+            wait=tenacity.wait_exponential_jitter(initial=0.05, max=0.5),
+            before_sleep=self._note_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self._apply(entry)
+
+    def _note_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        self.state.retries += 1
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        self.state.last_error = str(error)
+        if retry_state.attempt_number in (1, 10) or retry_state.attempt_number % 100 == 0:
+            log.warning("applier %s: retrying lsn %s (attempt %d): %s", self.client.name,
+                        getattr(retry_state.args[0] if retry_state.args else None, "lsn", "?"),
+                        retry_state.attempt_number, error)
+
+    async def _apply(self, entry: Entry) -> None:
+        try:
+            reply = await self.client.send(entry.method, entry.path + "?wait=true", entry.body or None,
+                                           APPLY_TIMEOUT_S)
+        except UpstreamError as exc:
+            raise TransientFailure(str(exc)) from exc
+        if reply.status < 300 or already_done(entry, reply):
+            self.state.last_error = None
+            return
+        message = f"HTTP {reply.status}: {error_message(reply.body)}"
+        if reply.status >= 500 or reply.status == 429:
+            raise TransientFailure(message)
+        await self._dead_letter(entry, message)
+
+    async def _dead_letter(self, entry: Entry, message: str) -> None:
+        state = self.state
+        state.diverged = True
+        state.diverged_reason = f"lsn {entry.lsn} ({entry.op} on {entry.collection}) rejected: {message}"
+        log.error("applier %s: diverged: %s", self.client.name, state.diverged_reason)
+        await self.journal.add_dead_letter(DeadLetter(self.client.name, entry.lsn, time.time(), message))

@@ -1,0 +1,103 @@
+"""Replication state across regions: appliers, what each region has applied, what reads require.
+
+A read of collection C must be answered by a region that has applied every write to C that
+was acknowledged as visible (Qdrant's `wait=true`), or that the client names with
+`X-Gateway-Min-LSN`. Regions behind that are still used, after the fresh ones, and their
+answers carry their lag as staleness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from rgw.journal.applier import RegionApplier
+from rgw.journal.log import Journal
+from rgw.proxy.upstream import RegionClient
+
+log = logging.getLogger("rgw.replication")
+
+
+class Replication:
+    def __init__(self, journal: Journal, clients: list[RegionClient]) -> None:
+        self.journal = journal
+        self.appliers = {c.name: RegionApplier(c, journal) for c in clients}
+        self._visible: dict[str, int] = {}
+        # After a restart we cannot know which earlier writes clients waited for: require all.
+        self._floor = journal.head
+
+    def start(self) -> None:
+        for applier in self.appliers.values():
+            applier.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(a.stop() for a in self.appliers.values()))
+
+    def applied(self, region: str) -> int:
+        return self.appliers[region].applied
+
+    def required(self, collection: str | None) -> int:
+        """The LSN a region must have applied to answer reads of `collection` as fresh."""
+        if collection is None:
+            return self._floor
+        return max(self._floor, self._visible.get(collection, 0))
+
+    def mark_visible(self, collection: str, lsn: int) -> None:
+        if lsn > self._visible.get(collection, 0):
+            self._visible[collection] = lsn
+
+    def staleness_s(self, region: str) -> float:
+        return self.appliers[region].lag_seconds()
+
+    async def wait_applied(self, regions: list[str], lsn: int, timeout: float) -> list[str]:
+        """Wait (up to timeout) for `regions` to apply `lsn`; returns those that did."""
+        if not regions:
+            return []
+        results = await asyncio.gather(*(self.appliers[r].wait_applied(lsn, timeout) for r in regions))
+        return [r for r, ok in zip(regions, results, strict=True) if ok]
+
+    def trim_floor(self) -> int:
+        """The lowest LSN the journal must keep: nothing a region has not applied may go."""
+        return min(a.applied for a in self.appliers.values()) + 1
+
+    async def trim(self, below: int) -> tuple[int, int]:
+        """Trim the journal below `below`, never past the trim floor; returns (trimmed_below, removed)."""
+        effective = min(below, self.trim_floor())
+        removed = await self.journal.trim(effective)
+        log.warning("journal trimmed below lsn %d (asked %d): %d entries removed", effective, below, removed)
+        return effective, removed
+
+    async def wait_any(self, regions: list[str], lsn: int, timeout: float) -> bool:
+        """Wait until one of `regions` has applied `lsn`; False if none has within timeout."""
+        if any(self.appliers[r].applied >= lsn for r in regions):
+            return True
+        waits = {asyncio.ensure_future(self.appliers[r].wait_applied(lsn, timeout)) for r in regions}
+        try:
+            while waits:
+                done, waits = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if any(task.result() for task in done):
+                    return True
+            return False
+        finally:
+            for task in waits:
+                task.cancel()
+
+    def status(self) -> dict[str, Any]:
+        regions = {}
+        for name, applier in self.appliers.items():
+            state = applier.state
+            regions[name] = {
+                "applied_lsn": state.applied,
+                "lag_entries": applier.lag_entries(),
+                "lag_seconds": round(applier.lag_seconds(), 3),
+                "paused": applier.paused,
+                "diverged": state.diverged,
+                "diverged_reason": state.diverged_reason,
+                "retries": state.retries,
+                "last_error": state.last_error,
+                "dead_letters": [{"lsn": d.lsn, "at": d.at, "error": d.error}
+                                 for d in self.journal.dead_letters(name)[-20:]],
+                "dead_letters_total": len(self.journal.dead_letters(name)),
+            }
+        return {"journal": self.journal.stats(), "regions": regions}

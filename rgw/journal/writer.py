@@ -1,0 +1,156 @@
+"""The journaled write path: validate, journal (durable), then acknowledge at the level asked.
+
+A write no region could apply is refused with a 4xx and never journaled. Once journaled it is
+acknowledged in Qdrant's own terms, the journal playing Qdrant's WAL:
+- `acknowledged`: durable in the journal; regions will apply it (`wait=false`).
+- `completed`: also applied by every region serving reads right now (`wait=true`, and always
+  for collection-level operations), plus whatever the policy's `write_ack` demands.
+- `wait_timeout`: durable, but those regions did not all apply it within the timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from rgw.journal.log import Journal, JournalUnavailable, Pending
+from rgw.journal.replication import Replication
+from rgw.journal.schemas import SchemaBook, SchemasUnavailable
+from rgw.proxy.api import WriteRefused
+from rgw.proxy.config import GatewayConfig
+from rgw.proxy.health import HealthBook
+from rgw.proxy.http1 import Response
+from rgw.proxy.routing import Answer, Attempt, NoSourceAvailable
+from rgw.qdrant.collection import CollectionSpec
+from rgw.qdrant.errors import BadRequest, NotFound, Unsupported
+from rgw.qdrant.writes import validate_write
+
+COLLECTION_LEVEL = frozenset({"create_collection", "delete_collection", "create_index", "delete_index"})
+
+
+def _refusal(exc: Exception) -> WriteRefused:
+    status = 404 if isinstance(exc, NotFound) else 501 if isinstance(exc, Unsupported) else 400
+    return WriteRefused(status, str(exc))
+
+
+def _update_status(targets: list[str], confirmed: list[str]) -> str:
+    """Qdrant's UpdateStatus for a journaled write, given which regions had to apply it and did."""
+    if not targets:
+        return "acknowledged"
+    return "completed" if len(confirmed) == len(targets) else "wait_timeout"
+
+
+def _json(result: Any, started: float, headers: dict[str, str]) -> Answer:
+    body = orjson.dumps({"result": result, "status": "ok", "time": time.perf_counter() - started})
+    return Answer("journal", Response(200, "application/json", body), "normal", (), headers)
+
+
+class JournalWriter:
+    """`Writer` that puts every write through the journal; appliers carry it to the regions."""
+
+    def __init__(self, journal: Journal, replication: Replication, schemas: SchemaBook, book: HealthBook,
+                 config: GatewayConfig) -> None:
+        self._journal = journal
+        self._replication = replication
+        self._schemas = schemas
+        self._book = book
+        self._config = config
+        self._regions = [r.name for r in config.regions]
+
+    async def write(self, method: str, path: str, body: bytes | None, collection: str | None, op: str) -> Answer:
+        started = time.perf_counter()
+        assert collection is not None, "every journaled write names its collection"
+        plain_path, _, query = path.partition("?")
+        params = parse_qs(query)
+        try:
+            parsed = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError as exc:
+            raise WriteRefused(400, f"Format error in JSON body: {exc}") from exc
+        try:
+            spec = await self._check(op, collection, parsed)
+        except SchemasUnavailable as exc:
+            raise NoSourceAvailable([Attempt("schema", f"no region could describe `{collection}`: {exc}")]) from exc
+        if op == "delete_collection" and spec is None:
+            return _json(False, started, {})  # as Qdrant: deleting what is not there is not an error
+        try:
+            entry = await self._journal.append(Pending(collection, op, method, plain_path, body or b""))
+        except JournalUnavailable as exc:
+            raise NoSourceAvailable([Attempt("journal", str(exc))]) from exc
+        if op == "create_collection":
+            assert isinstance(spec, CollectionSpec)
+            self._schemas.created(collection, spec)
+        elif op == "delete_collection":
+            self._schemas.deleted(collection)
+            self._book.collection_dropped(collection)
+
+        visible = op in COLLECTION_LEVEL or params.get("wait", ["false"])[0].lower() == "true"
+        timeout = self._config.routing.write_timeout_s
+        if "timeout" in params and params["timeout"][0].isdigit():
+            timeout = min(timeout, float(params["timeout"][0]))
+        required = self._policy_targets(collection)
+        targets, confirmed = await self._await_applied(entry.lsn, required, visible, timeout)
+        if op == "create_collection":
+            for region in confirmed:
+                self._book.collection_present(region, collection)
+        if visible:
+            self._replication.mark_visible(collection, entry.lsn)
+        headers = {"X-Gateway-LSN": str(entry.lsn), "X-Gateway-Ack": ",".join(["journal", *confirmed])}
+        if op in ("create_collection", "delete_collection"):
+            return _json(True, started, headers)
+        return _json({"operation_id": entry.lsn, "status": _update_status(targets, confirmed)}, started, headers)
+
+    async def _check(self, op: str, collection: str, parsed: Any) -> CollectionSpec | None:
+        """Refuse what no region could apply; returns the collection's spec (the new one for a create)."""
+        if op == "update_collection":
+            raise WriteRefused(501, "Not implemented by the gateway: PATCH /collections/{name} (journaling "
+                                    "collection updates is not supported yet)")
+        existing = await self._schemas.get(collection)
+        try:
+            if op == "create_collection":
+                if existing is not None:
+                    raise WriteRefused(400, f"Wrong input: Collection `{collection}` already exists!")
+                return CollectionSpec.parse(parsed)
+            if op == "delete_collection":
+                return existing
+            if existing is None:
+                raise WriteRefused(404, f"Not found: Collection `{collection}` doesn't exist!")
+            validate_write(op, parsed, existing)
+            return existing
+        except (BadRequest, NotFound, Unsupported) as exc:
+            raise _refusal(exc) from exc
+
+    def _policy_targets(self, collection: str) -> set[str]:
+        """Regions the collection's `write_ack` policy says must apply a write before it is answered."""
+        write_ack = self._config.policies.for_collection(collection).write_ack
+        if write_ack == "primary":
+            return {self._regions[0]}
+        return set(self._regions) if write_ack == "all" else set()
+
+    async def _await_applied(self, lsn: int, required: set[str], visible: bool,
+                             timeout: float) -> tuple[list[str], list[str]]:
+        """Wait for the regions this write must reach; returns (targets, those that applied it).
+
+        For visibility (`wait=true`) the targets are the regions serving reads; one that stops
+        serving while we wait (killed, hung) stops holding the answer up: reads will not go there,
+        and it is ranked as stale until it catches up. Regions the policy requires always count.
+        """
+        def serving(region: str) -> bool:
+            return self._book.regions[region].usable(time.monotonic())
+
+        pending = required | ({r for r in self._regions if serving(r)} if visible else set())
+        targets = set(pending)
+        confirmed: list[str] = []
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            step = min(0.1, deadline - time.monotonic())
+            applied = await self._replication.wait_applied(sorted(pending), lsn, step)
+            confirmed += applied
+            pending -= set(applied)
+            dropped = {r for r in pending if r not in required and not serving(r)}
+            pending -= dropped
+            targets -= dropped
+        ordered = [r for r in self._regions if r in targets]
+        return ordered, [r for r in self._regions if r in confirmed]
