@@ -48,6 +48,37 @@ def _journal_trim(args: argparse.Namespace) -> int:
     return admin_call(args.gateway, "POST", "/gateway/admin/journal/trim", {"below": args.below}, as_json=args.json)
 
 
+def _mode(args: argparse.Namespace) -> int:
+    from rgw.proxy.admin_client import admin_call
+
+    return admin_call(args.gateway, "POST", f"/gateway/admin/collections/{args.collection}/mode",
+                      {"source": args.source}, as_json=args.json)
+
+
+def _region(args: argparse.Namespace) -> int:
+    from rgw.proxy.admin_client import admin_call
+
+    return admin_call(args.gateway, "POST", f"/gateway/admin/regions/{args.region}/{args.action}", {},
+                      as_json=args.json)
+
+
+def _restore_mark(args: argparse.Namespace) -> int:
+    from rgw.proxy.admin_client import admin_call
+
+    if (args.expected is None) == (not args.clear):
+        print("rgw restore-mark: give --expected N or --clear", file=sys.stderr)
+        return 2
+    body = {"region": args.region, "clear": True} if args.clear else {"region": args.region, "expected": args.expected}
+    return admin_call(args.gateway, "POST", f"/gateway/admin/collections/{args.collection}/restore-mark", body,
+                      as_json=args.json)
+
+
+def _policy_show(args: argparse.Namespace) -> int:
+    from rgw.proxy.status import print_policies
+
+    return print_policies(args.gateway, args.collection, as_json=args.json)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from rgw.demo import run_demo
 
@@ -71,6 +102,11 @@ def _chaos_proxy(argv: list[str]) -> int:
     from rgw.chaos.faultproxy_cli import main as faultproxy_main
 
     return faultproxy_main(argv)
+
+
+def _gateway_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gateway", default=DEFAULT_GATEWAY, help=f"gateway URL (default {DEFAULT_GATEWAY})")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,8 +144,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = journal.add_parser("trim", help="Drop journal entries below an LSN (never any a region still needs).")
     p.set_defaults(handler=_journal_trim)
     p.add_argument("--below", type=int, required=True, help="drop entries with LSN lower than this")
-    p.add_argument("--gateway", default=DEFAULT_GATEWAY)
-    p.add_argument("--json", action="store_true")
+    _gateway_args(p)
+
+    p = command("mode", _mode, "Force a collection to one source (e.g. lexical), or back to auto.")
+    p.add_argument("collection")
+    p.add_argument("source", help="auto, a region name, partial, cache or lexical")
+    _gateway_args(p)
+
+    p = command("region", _region, "Drain a region (no reads go there) or undrain it.")
+    p.add_argument("region")
+    p.add_argument("action", choices=("drain", "undrain"))
+    _gateway_args(p)
+
+    p = command("restore-mark", _restore_mark, "Mark a collection on a region as restoring (partial answers).")
+    p.add_argument("collection")
+    p.add_argument("region")
+    p.add_argument("--expected", type=int, help="the point count the restore will reach")
+    p.add_argument("--clear", action="store_true", help="remove the mark")
+    _gateway_args(p)
+
+    policy = command("policy", lambda a: 2, "Serving policies.").add_subparsers(dest="policy", required=True)
+    p = policy.add_parser("show", help="Effective policy and chain (per collection, or all).")
+    p.set_defaults(handler=_policy_show)
+    p.add_argument("collection", nargs="?")
+    _gateway_args(p)
 
     p = command("demo", _demo, "Start two region stores and the gateway on loopback with a sample collection.")
     p.add_argument("--dir", default="var/demo", help="where data and logs go (default var/demo)")

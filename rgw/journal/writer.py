@@ -11,6 +11,7 @@ acknowledged in Qdrant's own terms, the journal playing Qdrant's WAL:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -52,7 +53,8 @@ class JournalWriter:
     """`Writer` that puts every write through the journal; appliers carry it to the regions."""
 
     def __init__(self, journal: Journal, replication: Replication, schemas: SchemaBook, book: HealthBook,
-                 config: GatewayConfig) -> None:
+                 config: GatewayConfig, on_journaled: Callable[[str], None] | None = None) -> None:
+        self._on_journaled = on_journaled  # e.g. the result cache: nothing cached is fresh after a write
         self._journal = journal
         self._replication = replication
         self._schemas = schemas
@@ -79,6 +81,8 @@ class JournalWriter:
             entry = await self._journal.append(Pending(collection, op, method, plain_path, body or b""))
         except JournalUnavailable as exc:
             raise NoSourceAvailable([Attempt("journal", str(exc))]) from exc
+        if self._on_journaled is not None:
+            self._on_journaled(collection)
         if op == "create_collection":
             assert isinstance(spec, CollectionSpec)
             self._schemas.created(collection, spec)

@@ -11,11 +11,13 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from rgw import envelope
+from rgw.proxy.config import ConfigError
 
 if TYPE_CHECKING:
     from rgw.proxy.server import Gateway
@@ -75,5 +77,61 @@ def add_admin_routes(app: web.Application, gateway: Gateway, token: str | None) 
         return envelope.ok({"asked_below": below, "trimmed_below": trimmed_below, "removed": removed,
                             "floor": gateway.replication.trim_floor(), **gateway.journal.stats()}, started)
 
+    operator = gateway.operator
+
+    async def change(request: web.Request, apply: Callable[[dict[str, Any], str], Any]) -> web.Response:
+        """Parse the JSON body, apply one operator change, answer with what is now in force."""
+        started = time.perf_counter()
+        try:
+            body = await request.json() if request.body_exists else {}
+            if not isinstance(body, dict):
+                raise ValueError("body: expected a JSON object")
+            result = apply(body, request.remote or "unknown")
+        except (ValueError, KeyError, TypeError, ConfigError) as exc:
+            return envelope.error(400, f"Bad request: {exc}", started)
+        return envelope.ok(result, started)
+
+    async def mode(request: web.Request) -> web.Response:
+        collection = request.match_info["collection"]
+
+        def apply(body: dict[str, Any], by: str) -> Any:
+            operator.force(collection, str(body["source"]), by)
+            return {"collection": collection, "forced": operator.forced(collection) or "auto"}
+
+        return await change(request, apply)
+
+    async def drain(request: web.Request) -> web.Response:
+        region, action = request.match_info["region"], request.match_info["action"]
+
+        def apply(body: dict[str, Any], by: str) -> Any:
+            operator.drain(region, action == "drain", by)
+            return {"region": region, "drained": operator.drained(region)}
+
+        return await change(request, apply)
+
+    async def restore_mark(request: web.Request) -> web.Response:
+        collection = request.match_info["collection"]
+
+        def apply(body: dict[str, Any], by: str) -> Any:
+            expected = None if body.get("clear") else int(body["expected"])
+            operator.mark_restoring(collection, str(body["region"]), expected, by)
+            return {"collection": collection, "restoring": {r: asdict(m) for r, m in
+                                                            operator.restoring(collection).items()}}
+
+        return await change(request, apply)
+
+    async def policy(request: web.Request) -> web.Response:
+        collection = request.match_info["collection"]
+
+        def apply(body: dict[str, Any], by: str) -> Any:
+            fields = None if body.get("reset") else body
+            return asdict(operator.override_policy(collection, fields, by))
+
+        return await change(request, apply)
+
     app.router.add_post("/gateway/admin/regions/{region}/replication/{action}", authenticated(token, replication))
     app.router.add_post("/gateway/admin/journal/trim", authenticated(token, trim))
+    app.router.add_post("/gateway/admin/collections/{collection}/mode", authenticated(token, mode))
+    app.router.add_post("/gateway/admin/regions/{region}/{action:drain|undrain}", authenticated(token, drain))
+    app.router.add_post("/gateway/admin/collections/{collection}/restore-mark", authenticated(token, restore_mark))
+    app.router.add_put("/gateway/admin/policies/{collection}", authenticated(token, policy))

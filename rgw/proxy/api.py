@@ -11,10 +11,12 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import unquote
 
+import orjson
 from aiohttp import web
 
 from rgw import QDRANT_API_VERSION, __version__, envelope
-from rgw.proxy.routing import Answer, NoSourceAvailable, ReadRouter
+from rgw.proxy.chain import ReadRequest
+from rgw.proxy.routing import Answer, NoSourceAvailable
 
 log = logging.getLogger("rgw.api")
 
@@ -83,11 +85,17 @@ class Writer(Protocol):
                     op: str) -> Answer: ...
 
 
+class Reader(Protocol):
+    """The read path as the API sees it: the collection's policy chain."""
+
+    async def read(self, request: ReadRequest) -> Answer: ...
+
+
 def provenance(answer: Answer) -> dict[str, str]:
     headers = {
         "X-Gateway-Source": answer.region,
         "X-Gateway-Mode": answer.mode,
-        "X-Gateway-Coverage": "1",
+        "X-Gateway-Coverage": "1" if answer.coverage >= 1.0 else f"{answer.coverage:.4f}",
         "X-Gateway-Staleness": f"{answer.staleness_s:.3f}",
     }
     if len(answer.attempts) > 1:
@@ -107,13 +115,19 @@ def min_lsn(request: web.Request) -> int:
     return int(value)
 
 
+def query_text(request: web.Request) -> str | None:
+    """The query's text for lexical fallback; percent-encode it to send non-ASCII in a header."""
+    value = request.headers.get("X-Gateway-Query-Text")
+    return unquote(value) if value else None
+
+
 def unavailable(exc: NoSourceAvailable, started: float) -> web.Response:
     tried = "; ".join(str(a) for a in exc.attempts)
-    return envelope.error(503, f"Service unavailable: no region could answer ({tried})", started,
+    return envelope.error(503, f"Service unavailable: no allowed source could answer ({tried})", started,
                           headers={"X-Gateway-Source": "none", "X-Gateway-Mode": "unavailable"})
 
 
-def qdrant_handler(reader: ReadRouter, writer: Writer):
+def qdrant_handler(reader: Reader, writer: Writer):
     """The one handler behind Qdrant's API: classify, forward the bytes, relay the answer back."""
 
     async def handler(request: web.Request) -> web.Response:
@@ -128,7 +142,8 @@ def qdrant_handler(reader: ReadRouter, writer: Writer):
             return envelope.error(413, f"Payload too large: request body exceeds {MAX_BODY_BYTES} bytes", started)
         try:
             if kind == READ:
-                answer = await reader.read(method, raw_path, body, collection, min_lsn(request))
+                answer = await reader.read(ReadRequest(method, raw_path, body, collection, min_lsn(request),
+                                                       query_text(request)))
             else:
                 answer = await writer.write(method, raw_path, body, collection, kind)
         except NoSourceAvailable as exc:
@@ -138,6 +153,58 @@ def qdrant_handler(reader: ReadRouter, writer: Writer):
         reply = answer.reply
         return web.Response(body=reply.body, status=reply.status, headers=provenance(answer),
                             content_type=reply.content_type.partition(";")[0])
+
+    return handler
+
+
+SEARCH_FIELDS = {"text": str, "vector": (list, dict), "filter": dict, "limit": int, "offset": int,
+                 "with_payload": (bool, list), "using": str}
+
+
+def gateway_search(reader: Reader):
+    """`POST /gateway/collections/{name}/search`: text and/or vector in, hits plus provenance out.
+
+    With a vector the regions answer as for points/query; the text lets the lexical source
+    answer when they cannot. The provenance is in the body as well as in the headers.
+    """
+
+    async def handler(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        collection = request.match_info["collection"]
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return envelope.error(400, f"Format error in JSON body: {exc}", started)
+        if not isinstance(body, dict):
+            return envelope.error(400, "Format error in JSON body: expected an object", started)
+        for key, value in body.items():
+            expected = SEARCH_FIELDS.get(key)
+            if expected is None:
+                return envelope.error(400, f"Format error in JSON body: unknown field {key!r} "
+                                           f"(allowed: {', '.join(SEARCH_FIELDS)})", started)
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                return envelope.error(400, f"Format error in JSON body: {key}: wrong type {type(value).__name__}",
+                                      started)
+        if "text" not in body and "vector" not in body:
+            return envelope.error(400, "Format error in JSON body: give text, vector, or both", started)
+        query = {k: body[k] for k in ("filter", "limit", "offset", "with_payload", "using") if k in body}
+        if "vector" in body:
+            query["query"] = body["vector"]
+        try:
+            answer = await reader.read(ReadRequest("POST", f"/collections/{collection}/points/query",
+                                                   orjson.dumps(query), collection, min_lsn(request),
+                                                   body.get("text"), vectorless="vector" not in body))
+        except NoSourceAvailable as exc:
+            return unavailable(exc, started)
+        except WriteRefused as exc:
+            return envelope.error(exc.status, exc.message, started)
+        if answer.reply.status != 200:
+            return web.Response(body=answer.reply.body, status=answer.reply.status, headers=provenance(answer),
+                                content_type="application/json")
+        points = orjson.loads(answer.reply.body)["result"]["points"]
+        result = {"points": points, "source": answer.region, "mode": answer.mode, "coverage": answer.coverage,
+                  "staleness_s": round(answer.staleness_s, 3)}
+        return envelope.ok(result, started, headers=provenance(answer))
 
     return handler
 
@@ -166,9 +233,10 @@ async def never_crash(request: web.Request, handler: Callable[[web.Request], Awa
         return envelope.error(500, "Service internal error: the gateway failed on this request (logged)")
 
 
-def add_routes(app: web.Application, reader: ReadRouter, writer: Writer) -> None:
+def add_routes(app: web.Application, reader: Reader, writer: Writer) -> None:
     """The gateway's own endpoints first, then everything else through the Qdrant handler."""
     app.router.add_get("/", root)
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, probe)
+    app.router.add_post("/gateway/collections/{collection}/search", gateway_search(reader))
     app.router.add_route("*", "/{tail:.*}", qdrant_handler(reader, writer))

@@ -9,13 +9,16 @@ import time
 import uvloop
 from aiohttp import web
 
+from rgw.fallbacks.cache import ResultCache
 from rgw.journal.log import SqliteJournal, journal_path
 from rgw.journal.replication import Replication
 from rgw.journal.schemas import SchemaBook
 from rgw.journal.writer import JournalWriter
 from rgw.proxy import admin, api, status
+from rgw.proxy.chain import ChainRouter
 from rgw.proxy.config import GatewayConfig
 from rgw.proxy.health import HealthBook, HealthChecker
+from rgw.proxy.operator import Operator
 from rgw.proxy.routing import ReadRouter
 from rgw.proxy.upstream import RegionClient
 
@@ -33,8 +36,12 @@ class Gateway:
         self.journal = SqliteJournal(journal_path(config.data_dir))
         self.replication = Replication(self.journal, self.clients)
         self.schemas = SchemaBook(self.clients)
-        self.reader = ReadRouter(self.clients, self.book, config.routing, self.replication)
-        self.writer = JournalWriter(self.journal, self.replication, self.schemas, self.book, config)
+        self.operator = Operator(config)
+        self.cache = ResultCache()
+        self.regions = ReadRouter(self.clients, self.book, config.routing, self.replication)
+        self.reader = ChainRouter(self.regions, self.operator, self.cache, self.book)
+        self.writer = JournalWriter(self.journal, self.replication, self.schemas, self.book, config,
+                                    on_journaled=self.cache.invalidate)
 
     async def start(self) -> None:
         await asyncio.gather(*(self.checker.probe_once(c) for c in self.clients))

@@ -6,6 +6,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -43,7 +44,8 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
             "requests": {"ok": health.requests_ok, "failed": health.requests_failed},
             "latency_ms": {"p50": round(health.latency.p50 * 1000, 3), "p99": round(health.latency.p99 * 1000, 3),
                            "samples": health.latency.count},
-            "hedge_delay_ms": round(gateway.reader.hedge_delay(client) * 1000, 3),
+            "hedge_delay_ms": round(gateway.regions.hedge_delay(client) * 1000, 3),
+            "drained": gateway.operator.drained(client.name),
             "collections": {
                 name: {"present": c.present, "ready": c.ready, "status": c.status, "points_count": c.points_count,
                        "age_s": round(now - c.seen_at, 3)}
@@ -58,14 +60,38 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
                     "uptime_s": round(time.time() - gateway.started_at, 3)},
         "journal": replication["journal"],
         "regions": regions,
+        "operator": gateway.operator.snapshot(),
+        "cache": gateway.cache.stats(),
     }
 
 
+def policies(gateway: Gateway, collection: str | None) -> dict[str, Any]:
+    """Effective policy and chain per collection (the default's when none is named), with overrides."""
+    names = [collection] if collection else sorted({*gateway.config.policies.collections,
+                                                    *gateway.operator.state.policies})
+    def describe(name: str | None) -> dict[str, Any]:
+        key = name or ""
+        override = gateway.operator.state.policies.get(key)
+        return {"policy": asdict(gateway.operator.policy(key)), "chain": list(gateway.operator.chain(key)),
+                "forced": gateway.operator.forced(key),
+                "override": None if override is None else asdict(override)}
+
+    out = {"default": describe(None)}
+    out.update({name: describe(name) for name in names})
+    return out
+
+
 def add_status_route(app: web.Application, gateway: Gateway) -> None:
-    async def handler(request: web.Request) -> web.Response:
+    async def status_handler(request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(snapshot(gateway)), content_type="application/json")
 
-    app.router.add_get("/gateway/status", handler)
+    async def policies_handler(request: web.Request) -> web.Response:
+        collection = request.match_info.get("collection")
+        return web.Response(body=orjson.dumps(policies(gateway, collection)), content_type="application/json")
+
+    app.router.add_get("/gateway/status", status_handler)
+    app.router.add_get("/gateway/policies", policies_handler)
+    app.router.add_get("/gateway/policies/{collection}", policies_handler)
 
 
 def render(status: dict[str, Any]) -> str:
@@ -90,6 +116,10 @@ def render(status: dict[str, Any]) -> str:
         if rep["diverged"]:
             lines.append(f"  {r['name']} diverged: {rep['diverged_reason']} "
                          f"({rep['dead_letters_total']} dead letters)")
+    lines += _operator_lines(status)
+    cache = status["cache"]
+    lines.append(f"cache: {cache['entries']} entries, {cache['bytes'] / 1e6:.1f} of {cache['max_bytes'] / 1e6:.0f} MB, "
+                 f"{cache['hits_fresh']} fresh hits, {cache['hits_stale']} stale-if-error hits")
     names = sorted({c for r in status["regions"] for c in r["collections"]})
     if names:
         lines.append("")
@@ -112,18 +142,69 @@ def render(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _since(setting: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(setting["set_at"]))
+    return f"since {when} (by {setting['by']})"
+
+
+def _operator_lines(status: dict[str, Any]) -> list[str]:
+    """Every operator override in force, with when it was set: nothing changed behind anyone's back."""
+    state = status["operator"]
+    points = {(c, r["name"]): info.get("points_count") for r in status["regions"]
+              for c, info in r["collections"].items()}
+    lines = []
+    for collection, setting in sorted(state["forced"].items()):
+        lines.append(f"  {collection}: forced to {setting['value']} {_since(setting)}")
+    for region, setting in sorted(state["drained"].items()):
+        lines.append(f"  region {region}: drained {_since(setting)}")
+    for collection, marks in sorted(state["restoring"].items()):
+        for region, mark in sorted(marks.items()):
+            have = points.get((collection, region))
+            progress = f"{have}/{mark['expected_points']} points" if have is not None else "progress unknown"
+            lines.append(f"  {collection} on {region}: restoring, {progress}, {_since(mark)}")
+    for collection, setting in sorted(state["policies"].items()):
+        lines.append(f"  {collection}: policy overridden {setting['value']} {_since(setting)}")
+    return ["", "operator overrides:", *lines] if lines else []
+
+
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def print_status(gateway_url: str, as_json: bool = False) -> int:
-    url = gateway_url.rstrip("/") + "/gateway/status"
+def _fetch(url: str) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
-            status = orjson.loads(resp.read())
+            return orjson.loads(resp.read())
     except (urllib.error.URLError, OSError) as exc:
-        print(f"rgw status: cannot reach the gateway at {url}: {exc}", file=sys.stderr)
+        print(f"rgw: cannot reach the gateway at {url}: {exc}", file=sys.stderr)
+        return None
+
+
+def print_status(gateway_url: str, as_json: bool = False) -> int:
+    status = _fetch(gateway_url.rstrip("/") + "/gateway/status")
+    if status is None:
         return 1
     print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode() if as_json else render(status))
+    return 0
+
+
+def print_policies(gateway_url: str, collection: str | None, as_json: bool = False) -> int:
+    path = f"/gateway/policies/{collection}" if collection else "/gateway/policies"
+    described = _fetch(gateway_url.rstrip("/") + path)
+    if described is None:
+        return 1
+    if as_json:
+        print(orjson.dumps(described, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    for name, item in described.items():
+        policy = item["policy"]
+        lines = [f"{name}: tier {policy['tier']}, chain {' -> '.join(item['chain'])}"
+                 + (f"  [FORCED to {item['forced']}]" if item["forced"] else ""),
+                 f"  min_coverage {policy['min_coverage']}, cache_ttl_s {policy['cache_ttl_s']}, "
+                 f"stale_if_error_s {policy['stale_if_error_s']}, max_staleness_s {policy['max_staleness_s']}, "
+                 f"text_field {policy['text_field']!r}, write_ack {policy['write_ack']}"]
+        if item["override"]:
+            lines.append(f"  overridden at runtime: {item['override']['value']} (by {item['override']['by']})")
+        print("\n".join(lines))
     return 0

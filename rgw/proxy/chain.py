@@ -1,0 +1,202 @@
+"""Serving a read along its collection's policy chain: regions, partial, cache, lexical.
+
+The chain is an ordered list of allowed sources; a source not in it is never used. Adjacent
+region names form one group that the region router serves with retries and hedging. Every
+answer says which source gave it, in which mode, over what coverage and how stale; when no
+allowed source can answer, the 503 names each one tried and why.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from rgw.fallbacks.cache import ResultCache, request_key
+from rgw.proxy.health import HealthBook
+from rgw.proxy.http1 import Response
+from rgw.proxy.operator import Operator
+from rgw.proxy.routing import Answer, Attempt, NoSourceAvailable, ReadRouter
+
+DEGRADED_SOURCES = ("partial", "cache", "lexical")
+JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    method: str
+    path: str  # raw path with query string, forwarded as is
+    body: bytes | None
+    collection: str | None
+    min_lsn: int = 0
+    text: str | None = None  # query text, for the lexical source
+    vectorless: bool = False  # a text-only search: no vector store can answer it
+
+    @property
+    def endpoint(self) -> str:
+        """The Qdrant operation after /collections/{name}/, e.g. "points/query"."""
+        return self.path.partition("?")[0].split("/", 3)[-1] if self.collection else ""
+
+
+class LexicalDeclined(Exception):
+    """The lexical source cannot answer this query honestly (no index, stale, unevaluable filter...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalAnswer:
+    points: list[dict[str, Any]]  # Qdrant ScoredPoint shape, BM25 scores
+    coverage: float
+    staleness_s: float
+
+
+class LexicalSource(Protocol):
+    async def search(self, collection: str, text: str, query: dict[str, Any]) -> LexicalAnswer:
+        """BM25 hits for `text`, honouring the Qdrant query's filter, limit, offset and with_payload."""
+        ...
+
+
+def _segments(chain: tuple[str, ...]) -> list[str | tuple[str, ...]]:
+    """("primary", "secondary", "cache") -> [("primary", "secondary"), "cache"]."""
+    out: list[str | tuple[str, ...]] = []
+    for source in chain:
+        if source in DEGRADED_SOURCES:
+            out.append(source)
+        elif out and isinstance(out[-1], tuple):
+            out[-1] = (*out[-1], source)
+        else:
+            out.append((source,))
+    return out
+
+
+def _ok(body: bytes, region: str, mode: str, attempts: list[Attempt], coverage: float, staleness: float) -> Answer:
+    return Answer(region, Response(200, JSON, body), mode, tuple(attempts), staleness_s=staleness, coverage=coverage)
+
+
+class ChainRouter:
+    def __init__(self, regions: ReadRouter, operator: Operator, cache: ResultCache, book: HealthBook,
+                 lexical: LexicalSource | None = None) -> None:
+        self._regions = regions
+        self._operator = operator
+        self._cache = cache
+        self._book = book
+        self._lexical = lexical
+
+    async def read(self, request: ReadRequest) -> Answer:
+        collection = request.collection
+        if collection is None:  # /collections, /aliases: any region will do
+            return await self._regions.read(request.method, request.path, request.body, None, request.min_lsn)
+        forced = self._operator.forced(collection)
+        policy_chain = self._operator.chain(collection)
+        chain = (forced,) if forced else policy_chain
+        # "normal" means the policy's preferred region answered; a forced region is a deviation.
+        preferred = next((s for s in policy_chain if s not in DEGRADED_SOURCES), None)
+        cache_key = None
+        if "cache" in chain and "/points" in request.path:
+            cache_key = request_key(collection, request.method, request.path, request.body)
+        attempts: list[Attempt] = []
+        asked_a_region = False
+        for segment in _segments(chain):
+            try:
+                if isinstance(segment, tuple):
+                    asked_a_region = True
+                    answer = await self._from_regions(request, segment, preferred)
+                    if cache_key is not None and answer.reply.status == 200:
+                        self._cache.store(cache_key, collection, answer.reply.body, answer.reply.content_type,
+                                          answer.coverage, answer.region)
+                elif segment == "partial":
+                    answer = await self._from_partial(request)
+                elif segment == "cache":
+                    answer = self._from_cache(collection, cache_key, fresh_only=not asked_a_region)
+                else:
+                    answer = await self._from_lexical(request)
+            except NoSourceAvailable as exc:
+                attempts.extend(exc.attempts)
+                continue
+            return Answer(answer.region, answer.reply, answer.mode, (*attempts, *answer.attempts), answer.headers,
+                          answer.staleness_s, answer.coverage)
+        if forced:
+            attempts.append(Attempt("mode", f"{collection} is forced to {forced} by an operator"))
+        raise NoSourceAvailable(attempts)
+
+    async def _from_regions(self, request: ReadRequest, regions: tuple[str, ...], preferred: str | None) -> Answer:
+        if request.vectorless:
+            raise NoSourceAvailable([Attempt(r, "no vector in the search: regions need one") for r in regions])
+        restoring = self._operator.restoring(request.collection or "")
+        allowed = frozenset(r for r in regions if not self._operator.drained(r) and r not in restoring)
+        if not allowed:
+            raise NoSourceAvailable([Attempt(r, "drained" if self._operator.drained(r) else "restoring")
+                                     for r in regions])
+        return await self._regions.read(request.method, request.path, request.body, request.collection,
+                                        request.min_lsn, allowed=allowed, preferred=preferred)
+
+    async def _from_partial(self, request: ReadRequest) -> Answer:
+        if request.vectorless:
+            raise NoSourceAvailable([Attempt("partial", "no vector in the search: regions need one")])
+        collection = request.collection or ""
+        policy = self._operator.policy(collection)
+        attempts: list[Attempt] = []
+        candidates: list[tuple[float, str]] = []
+        for region, mark in self._operator.restoring(collection).items():
+            label = f"partial:{region}"
+            state = self._book.regions[region].collections.get(collection)
+            if self._operator.drained(region):
+                attempts.append(Attempt(label, "drained"))
+            elif state is None or state.points_count is None:
+                attempts.append(Attempt(label, "restored point count not known yet"))
+            else:
+                coverage = min(1.0, state.points_count / mark.expected_points) if mark.expected_points else 1.0
+                if coverage >= policy.min_coverage:
+                    candidates.append((coverage, region))
+                else:
+                    attempts.append(Attempt(label, f"coverage {coverage:.3f} below min_coverage "
+                                                   f"{policy.min_coverage}"))
+        if not candidates and not attempts:
+            attempts.append(Attempt("partial", "no region is restoring this collection"))
+        for coverage, region in sorted(candidates, reverse=True):
+            try:
+                answer = await self._regions.read(request.method, request.path, request.body, collection,
+                                                  allowed=frozenset({region}), preferred=region, wait_fresh=False)
+            except NoSourceAvailable as exc:
+                attempts.extend(Attempt(f"partial:{a.region}", a.outcome) for a in exc.attempts)
+                continue
+            return Answer(f"partial:{region}", answer.reply, "partial", (*attempts, *answer.attempts),
+                          staleness_s=answer.staleness_s, coverage=coverage)
+        raise NoSourceAvailable(attempts)
+
+    def _from_cache(self, collection: str, key: bytes | None, fresh_only: bool) -> Answer:
+        if key is None:
+            raise NoSourceAvailable([Attempt("cache", "only point reads are cached")])
+        policy = self._operator.policy(collection)
+        if fresh_only:
+            entry = self._cache.fresh(key, collection, policy.cache_ttl_s) if policy.cache_ttl_s > 0 else None
+            why = "no fresh entry (cache_ttl_s)"
+        else:
+            entry = self._cache.stale_if_error(key, policy.cache_ttl_s, policy.stale_if_error_s)
+            why = f"no entry within cache_ttl_s + stale_if_error_s ({policy.cache_ttl_s + policy.stale_if_error_s}s)"
+        if entry is None:
+            raise NoSourceAvailable([Attempt("cache", why)])
+        age = entry.age(time.monotonic())
+        return Answer("cache", Response(200, entry.content_type, entry.body), "cache", (), staleness_s=age,
+                      coverage=entry.coverage)
+
+    async def _from_lexical(self, request: ReadRequest) -> Answer:
+        if self._lexical is None:
+            raise NoSourceAvailable([Attempt("lexical", "no lexical index configured")])
+        if not request.text:
+            raise NoSourceAvailable([Attempt("lexical", "no query text (send X-Gateway-Query-Text, or use "
+                                                        "/gateway/collections/{name}/search)")])
+        endpoint = request.endpoint
+        if endpoint not in ("points/query", "points/search"):
+            raise NoSourceAvailable([Attempt("lexical", f"answers points/query and points/search, not {endpoint}")])
+        try:
+            query = orjson.loads(request.body) if request.body else {}
+            if not isinstance(query, dict):
+                raise LexicalDeclined("the request body is not a JSON object")
+            answer = await self._lexical.search(request.collection or "", request.text, query)
+        except (LexicalDeclined, orjson.JSONDecodeError) as exc:
+            raise NoSourceAvailable([Attempt("lexical", f"declined: {exc}")]) from exc
+        result: Any = {"points": answer.points} if endpoint == "points/query" else answer.points
+        body = orjson.dumps({"result": result, "status": "ok", "time": 0.0})
+        return _ok(body, "lexical", "lexical", [], answer.coverage, answer.staleness_s)
