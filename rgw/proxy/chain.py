@@ -8,6 +8,7 @@ allowed source can answer, the 503 names each one tried and why.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -57,7 +58,8 @@ class LexicalSource(Protocol):
         ...
 
 
-def _segments(chain: tuple[str, ...]) -> list[str | tuple[str, ...]]:
+@functools.lru_cache(maxsize=256)
+def _segments(chain: tuple[str, ...]) -> tuple[str | tuple[str, ...], ...]:
     """("primary", "secondary", "cache") -> [("primary", "secondary"), "cache"]."""
     out: list[str | tuple[str, ...]] = []
     for source in chain:
@@ -67,7 +69,7 @@ def _segments(chain: tuple[str, ...]) -> list[str | tuple[str, ...]]:
             out[-1] = (*out[-1], source)
         else:
             out.append((source,))
-    return out
+    return tuple(out)
 
 
 def _ok(body: bytes, region: str, mode: str, attempts: list[Attempt], coverage: float, staleness: float) -> Answer:
