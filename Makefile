@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench-read bench-write clean
+.PHONY: setup run test lint bench-read bench-write bench-fallback clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,9 @@ bench-read: setup
 
 bench-write: setup
 	$(BIN)/rgw bench write
+
+bench-fallback: setup
+	$(BIN)/rgw bench fallback
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -79,6 +79,12 @@ def _policy_show(args: argparse.Namespace) -> int:
     return print_policies(args.gateway, args.collection, as_json=args.json)
 
 
+def _reindex_lexical(args: argparse.Namespace) -> int:
+    from rgw.proxy.admin_client import reindex_lexical
+
+    return reindex_lexical(args.gateway, args.collection, args.source, as_json=args.json)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from rgw.demo import run_demo
 
@@ -96,6 +102,14 @@ def _bench_write(args: argparse.Namespace) -> int:
 
     return run_write_bench(points=args.points, writers=args.writers, rate=args.rate, seconds=args.seconds,
                            as_json=args.json)
+
+
+def _bench_fallback(args: argparse.Namespace) -> int:
+    from rgw.bench.fallback import run_fallback_bench
+    from rgw.bench.fallback_lexical import run_lexical_bench
+
+    code = run_fallback_bench(docs=args.docs, queries=args.queries, as_json=args.json)
+    return code or run_lexical_bench(docs=args.lexical_docs, queries=1000, as_json=args.json)
 
 
 def _chaos_proxy(argv: list[str]) -> int:
@@ -169,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("collection", nargs="?")
     _gateway_args(p)
 
+    reindex = command("reindex", lambda a: 2, "Rebuild a degraded source.").add_subparsers(dest="reindex",
+                                                                                           required=True)
+    p = reindex.add_parser("lexical", help="Rebuild a collection's lexical index by scrolling a region.")
+    p.set_defaults(handler=_reindex_lexical)
+    p.add_argument("--collection", required=True)
+    p.add_argument("--from", dest="source", required=True, help="the region to read from")
+    _gateway_args(p)
+
     p = command("demo", _demo, "Start two region stores and the gateway on loopback with a sample collection.")
     p.add_argument("--dir", default="var/demo", help="where data and logs go (default var/demo)")
     p.add_argument("--port", type=int, default=6333, help="gateway port (default 6333)")
@@ -186,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--writers", type=int, default=8, help="concurrent writers")
     p.add_argument("--rate", type=int, default=2000, help="points/s offered while measuring lag")
     p.add_argument("--seconds", type=float, default=20.0, help="length of the lag phase")
+    p.add_argument("--json", action="store_true")
+
+    p = bench.add_parser("fallback", help="Cache-hit latency, degraded-answer quality, lexical speed at 1M docs.")
+    p.set_defaults(handler=_bench_fallback)
+    p.add_argument("--docs", type=int, default=20_000, help="corpus size for the quality measurements")
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--lexical-docs", type=int, default=1_000_000, help="corpus size for lexical speed")
     p.add_argument("--json", action="store_true")
 
     chaos = command("chaos", lambda a: 2, "Fault injection.").add_subparsers(dest="chaos", required=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from rgw.journal.applier import RegionApplier
@@ -24,6 +25,7 @@ class Replication:
         self.journal = journal
         self.appliers = {c.name: RegionApplier(c, journal) for c in clients}
         self._visible: dict[str, int] = {}
+        self._other_consumers: dict[str, Callable[[], int]] = {}
         # After a restart we cannot know which earlier writes clients waited for: require all.
         self._floor = journal.head
 
@@ -57,9 +59,14 @@ class Replication:
         results = await asyncio.gather(*(self.appliers[r].wait_applied(lsn, timeout) for r in regions))
         return [r for r, ok in zip(regions, results, strict=True) if ok]
 
+    def add_consumer(self, name: str, applied: Callable[[], int]) -> None:
+        """Another reader of the journal (lexical index, backups) whose unread entries must be kept."""
+        self._other_consumers[name] = applied
+
     def trim_floor(self) -> int:
-        """The lowest LSN the journal must keep: nothing a region has not applied may go."""
-        return min(a.applied for a in self.appliers.values()) + 1
+        """The lowest LSN the journal must keep: nothing a region or other consumer has not applied may go."""
+        positions = [a.applied for a in self.appliers.values()] + [f() for f in self._other_consumers.values()]
+        return min(positions) + 1
 
     async def trim(self, below: int) -> tuple[int, int]:
         """Trim the journal below `below`, never past the trim floor; returns (trimmed_below, removed)."""

@@ -20,21 +20,15 @@ import orjson
 from rgw.journal.log import Journal, JournalUnavailable, Pending
 from rgw.journal.replication import Replication
 from rgw.journal.schemas import SchemaBook, SchemasUnavailable
-from rgw.proxy.api import WriteRefused
 from rgw.proxy.config import GatewayConfig
 from rgw.proxy.health import HealthBook
 from rgw.proxy.http1 import Response
 from rgw.proxy.routing import Answer, Attempt, NoSourceAvailable
 from rgw.qdrant.collection import CollectionSpec
-from rgw.qdrant.errors import BadRequest, NotFound, Unsupported
+from rgw.qdrant.errors import FormatError, Unsupported, WrongInput, collection_missing
 from rgw.qdrant.writes import validate_write
 
 COLLECTION_LEVEL = frozenset({"create_collection", "delete_collection", "create_index", "delete_index"})
-
-
-def _refusal(exc: Exception) -> WriteRefused:
-    status = 404 if isinstance(exc, NotFound) else 501 if isinstance(exc, Unsupported) else 400
-    return WriteRefused(status, str(exc))
 
 
 def _update_status(targets: list[str], confirmed: list[str]) -> str:
@@ -70,7 +64,7 @@ class JournalWriter:
         try:
             parsed = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as exc:
-            raise WriteRefused(400, f"Format error in JSON body: {exc}") from exc
+            raise FormatError("", str(exc)) from exc
         try:
             spec = await self._check(op, collection, parsed)
         except SchemasUnavailable as exc:
@@ -109,22 +103,18 @@ class JournalWriter:
     async def _check(self, op: str, collection: str, parsed: Any) -> CollectionSpec | None:
         """Refuse what no region could apply; returns the collection's spec (the new one for a create)."""
         if op == "update_collection":
-            raise WriteRefused(501, "Not implemented by the gateway: PATCH /collections/{name} (journaling "
-                                    "collection updates is not supported yet)")
+            raise Unsupported("PATCH /collections/{name} (journaling collection updates is not supported yet)")
         existing = await self._schemas.get(collection)
-        try:
-            if op == "create_collection":
-                if existing is not None:
-                    raise WriteRefused(400, f"Wrong input: Collection `{collection}` already exists!")
-                return CollectionSpec.parse(parsed)
-            if op == "delete_collection":
-                return existing
-            if existing is None:
-                raise WriteRefused(404, f"Not found: Collection `{collection}` doesn't exist!")
-            validate_write(op, parsed, existing)
+        if op == "create_collection":
+            if existing is not None:
+                raise WrongInput(f"Collection `{collection}` already exists!")
+            return CollectionSpec.parse(parsed)
+        if op == "delete_collection":
             return existing
-        except (BadRequest, NotFound, Unsupported) as exc:
-            raise _refusal(exc) from exc
+        if existing is None:
+            raise collection_missing(collection)
+        validate_write(op, parsed, existing)
+        return existing
 
     def _policy_targets(self, collection: str) -> set[str]:
         """Regions the collection's `write_ack` policy says must apply a write before it is answered."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from rgw import envelope
+from rgw.fallbacks.lexical_rebuild import RebuildProgress
 from rgw.proxy.config import ConfigError
 
 if TYPE_CHECKING:
@@ -129,7 +130,25 @@ def add_admin_routes(app: web.Application, gateway: Gateway, token: str | None) 
 
         return await change(request, apply)
 
+    async def reindex(request: web.Request) -> web.Response:
+        collection = request.match_info["collection"]
+
+        def apply(body: dict[str, Any], by: str) -> Any:
+            region = str(body["from"])
+            applier = gateway.replication.appliers.get(region)
+            if applier is None:
+                raise ValueError(f"from: no region named {region!r}")
+            running = gateway.reindex_jobs.get(collection)
+            if isinstance(running, RebuildProgress) and not running.done:
+                raise ValueError(f"a lexical reindex of {collection} is already running")
+            gateway.start_reindex(collection, applier.client, applier.applied)
+            log.warning("admin: lexical reindex of %s from %s started by %s", collection, region, by)
+            return {"collection": collection, "from": region, "as_of_lsn": applier.applied}
+
+        return await change(request, apply)
+
     app.router.add_post("/gateway/admin/regions/{region}/replication/{action}", authenticated(token, replication))
+    app.router.add_post("/gateway/admin/lexical/{collection}/reindex", authenticated(token, reindex))
     app.router.add_post("/gateway/admin/journal/trim", authenticated(token, trim))
     app.router.add_post("/gateway/admin/collections/{collection}/mode", authenticated(token, mode))
     app.router.add_post("/gateway/admin/regions/{region}/{action:drain|undrain}", authenticated(token, drain))

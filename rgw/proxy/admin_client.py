@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -12,7 +13,8 @@ import orjson
 from rgw.proxy.admin import TOKEN_ENV, admin_token
 
 
-def admin_call(gateway_url: str, method: str, path: str, body: Any | None = None, as_json: bool = False) -> int:
+def admin_call(gateway_url: str, method: str, path: str, body: Any | None = None, as_json: bool = False,
+               quiet: bool = False) -> int:
     token = admin_token(None)
     if token is None:
         print(f"rgw: set {TOKEN_ENV} to the gateway's admin token", file=sys.stderr)
@@ -31,9 +33,50 @@ def admin_call(gateway_url: str, method: str, path: str, body: Any | None = None
         print(f"rgw: cannot reach the gateway at {gateway_url}: {exc}", file=sys.stderr)
         return 1
     result = payload.get("result", payload)
+    if quiet:
+        return 0
     if as_json:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     else:
         for key, value in result.items():
             print(f"{key}: {value}")
+    return 0
+
+
+def reindex_lexical(gateway_url: str, collection: str, region: str, as_json: bool = False,
+                    timeout_s: float = 3600.0) -> int:
+    """Start a lexical rebuild from a region, follow its progress, end with a summary."""
+    started = time.monotonic()
+    code = admin_call(gateway_url, "POST", f"/gateway/admin/lexical/{collection}/reindex", {"from": region},
+                      as_json=False, quiet=True)
+    if code:
+        return code
+    job: Any = None
+    while time.monotonic() - started < timeout_s:
+        try:
+            with urllib.request.urlopen(gateway_url.rstrip("/") + "/gateway/status", timeout=10) as resp:
+                job = orjson.loads(resp.read())["lexical"]["reindex"].get(collection)
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"rgw: lost the gateway while reindexing: {exc}", file=sys.stderr)
+            return 1
+        if isinstance(job, str) or (isinstance(job, dict) and job["done"]):
+            break
+        if isinstance(job, dict):
+            expected = f"/{job['expected']}" if job["expected"] is not None else ""
+            print(f"\r  reindexing {collection} from {region}: {job['indexed']}{expected} points", end="",
+                  file=sys.stderr, flush=True)
+        time.sleep(0.5)
+    print(file=sys.stderr)
+    seconds = time.monotonic() - started
+    if not isinstance(job, dict) or not job["done"]:
+        reason = job if isinstance(job, str) else f"not done after {timeout_s:.0f}s"
+        print(f"rgw: lexical reindex of {collection} {reason}", file=sys.stderr)
+        return 1
+    summary = {"collection": collection, "from": region, "indexed": job["indexed"], "seconds": round(seconds, 2),
+               "points_per_s": round(job["indexed"] / seconds, 1) if seconds else None}
+    if as_json:
+        print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(f"reindexed {collection} from {region}: {job['indexed']} points in {seconds:.1f}s "
+              f"({summary['points_per_s']} points/s)")
     return 0

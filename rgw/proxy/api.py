@@ -17,6 +17,7 @@ from aiohttp import web
 from rgw import QDRANT_API_VERSION, __version__, envelope
 from rgw.proxy.chain import ReadRequest
 from rgw.proxy.routing import Answer, NoSourceAvailable
+from rgw.qdrant.errors import BadRequest, QdrantError
 
 log = logging.getLogger("rgw.api")
 
@@ -69,15 +70,6 @@ def classify(method: str, raw_path: str) -> tuple[str | None, str | None]:
 MAX_BODY_BYTES = 32 * 1024 * 1024  # Qdrant's default service.max_request_size_mb
 
 
-class WriteRefused(Exception):
-    """A write the gateway will not accept; carries the HTTP status and Qdrant's message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 class Writer(Protocol):
     """The write path as the API sees it: the durable journal in production."""
 
@@ -110,8 +102,8 @@ def min_lsn(request: web.Request) -> int:
     if value is None:
         return 0
     if not value.strip().isdigit():
-        raise WriteRefused(400, f"Bad request: X-Gateway-Min-LSN must be a journal position (an integer), "
-                                f"got {value[:40]!r}")
+        raise BadRequest(f"Bad request: X-Gateway-Min-LSN must be a journal position (an integer), "
+                         f"got {value[:40]!r}")
     return int(value)
 
 
@@ -148,7 +140,7 @@ def qdrant_handler(reader: Reader, writer: Writer):
                 answer = await writer.write(method, raw_path, body, collection, kind)
         except NoSourceAvailable as exc:
             return unavailable(exc, started)
-        except WriteRefused as exc:
+        except QdrantError as exc:
             return envelope.error(exc.status, exc.message, started)
         reply = answer.reply
         return web.Response(body=reply.body, status=reply.status, headers=provenance(answer),
@@ -196,7 +188,7 @@ def gateway_search(reader: Reader):
                                                    body.get("text"), vectorless="vector" not in body))
         except NoSourceAvailable as exc:
             return unavailable(exc, started)
-        except WriteRefused as exc:
+        except QdrantError as exc:
             return envelope.error(exc.status, exc.message, started)
         if answer.reply.status != 200:
             return web.Response(body=answer.reply.body, status=answer.reply.status, headers=provenance(answer),

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from rgw.fallbacks.cache import ResultCache, request_key
+from rgw.fallbacks.lexical import LexicalDeclined
 from rgw.proxy.health import HealthBook
 from rgw.proxy.http1 import Response
 from rgw.proxy.operator import Operator
@@ -39,10 +40,6 @@ class ReadRequest:
     def endpoint(self) -> str:
         """The Qdrant operation after /collections/{name}/, e.g. "points/query"."""
         return self.path.partition("?")[0].split("/", 3)[-1] if self.collection else ""
-
-
-class LexicalDeclined(Exception):
-    """The lexical source cannot answer this query honestly (no index, stale, unevaluable filter...)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,10 @@ import uvloop
 from aiohttp import web
 
 from rgw.fallbacks.cache import ResultCache
+from rgw.fallbacks.lexical import LexicalIndex
+from rgw.fallbacks.lexical_feed import LexicalFeeder
+from rgw.fallbacks.lexical_rebuild import RebuildProgress, reindex_from_region
+from rgw.fallbacks.lexical_source import LexicalFallback
 from rgw.journal.log import SqliteJournal, journal_path
 from rgw.journal.replication import Replication
 from rgw.journal.schemas import SchemaBook
@@ -38,10 +42,33 @@ class Gateway:
         self.schemas = SchemaBook(self.clients)
         self.operator = Operator(config)
         self.cache = ResultCache()
+        self.lexical = LexicalIndex(config.data_dir / "lexical", lambda c: self.operator.policy(c).text_field)
+        self.lexical_feeder = LexicalFeeder(self.journal, self.lexical)
+        self.replication.add_consumer("lexical", lambda: self.lexical_feeder.applied)
+        self.reindex_jobs: dict[str, RebuildProgress | str] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.regions = ReadRouter(self.clients, self.book, config.routing, self.replication)
-        self.reader = ChainRouter(self.regions, self.operator, self.cache, self.book)
+        self.reader = ChainRouter(self.regions, self.operator, self.cache, self.book,
+                                  LexicalFallback(self.lexical_feeder))
         self.writer = JournalWriter(self.journal, self.replication, self.schemas, self.book, config,
                                     on_journaled=self.cache.invalidate)
+
+    def start_reindex(self, collection: str, client: RegionClient, as_of: int) -> None:
+        """Rebuild a collection's lexical index from a region in the background; progress in status."""
+        self.reindex_jobs[collection] = RebuildProgress(collection, client.name, 0, None, False)
+
+        def progress(update: RebuildProgress) -> None:
+            self.reindex_jobs[collection] = update
+
+        async def run() -> None:
+            try:
+                await reindex_from_region(self.lexical_feeder, client, collection, as_of, progress)
+            except Exception as exc:  # reported in status, where the operator's command is watching
+                log.exception("lexical reindex of %s failed", collection)
+                self.reindex_jobs[collection] = f"failed: {exc}"
+
+        self._background.add(task := asyncio.create_task(run(), name=f"reindex:{collection}"))
+        task.add_done_callback(self._background.discard)
 
     async def start(self) -> None:
         await asyncio.gather(*(self.checker.probe_once(c) for c in self.clients))
@@ -50,10 +77,13 @@ class Gateway:
         await self.schemas.load(self.journal, since=oldest_cursor)
         self.checker.start()
         self.replication.start()
+        self.lexical_feeder.start()
         log.info("journal at lsn %d; regions applied: %s", self.journal.head,
                  ", ".join(f"{c.name}={self.replication.applied(c.name)}" for c in self.clients))
 
     async def close(self) -> None:
+        await self.lexical_feeder.stop()
+        self.lexical.close()
         await self.replication.stop()
         await self.checker.stop()
         await self.journal.close()

@@ -62,6 +62,15 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
         "regions": regions,
         "operator": gateway.operator.snapshot(),
         "cache": gateway.cache.stats(),
+        "lexical": {
+            "applied_lsn": gateway.lexical_feeder.applied,
+            "lag_entries": gateway.lexical_feeder.lag_entries(),
+            "lag_seconds": round(gateway.lexical_feeder.lag_seconds(), 3),
+            "last_error": gateway.lexical_feeder.last_error,
+            "collections": {name: asdict(stats) for name, stats in gateway.lexical.stats().items()},
+            "reindex": {name: job if isinstance(job, str) else asdict(job)
+                        for name, job in gateway.reindex_jobs.items()},
+        },
     }
 
 
@@ -117,6 +126,11 @@ def render(status: dict[str, Any]) -> str:
             lines.append(f"  {r['name']} diverged: {rep['diverged_reason']} "
                          f"({rep['dead_letters_total']} dead letters)")
     lines += _operator_lines(status)
+    lexical = status["lexical"]
+    lines.append(f"lexical: applied lsn {lexical['applied_lsn']} (lag {lexical['lag_entries']} entries, "
+                 f"{lexical['lag_seconds']:.1f}s); " + ", ".join(
+                     f"{name} {c['documents']} docs" + (f" STALE ({c['stale']})" if c["stale"] else "")
+                     for name, c in lexical["collections"].items()))
     cache = status["cache"]
     lines.append(f"cache: {cache['entries']} entries, {cache['bytes'] / 1e6:.1f} of {cache['max_bytes'] / 1e6:.0f} MB, "
                  f"{cache['hits_fresh']} fresh hits, {cache['hits_stale']} stale-if-error hits")

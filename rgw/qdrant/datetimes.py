@@ -1,11 +1,11 @@
 """Datetime strings as Qdrant reads them, in range bounds and in payload values alike.
 
-Qdrant tries (relaxed) RFC 3339 first, then a few chrono formats: `%Y-%m-%dT%H:%M:%S%.f%#z`,
-`%Y-%m-%d %H:%M:%S%.f%#z`, the same two without an offset, `%Y-%m-%d %H:%M`, `%Y-%m-%dT%H:%M`
-and `%Y-%m-%d` (no offset means UTC). chrono's format parser is lenient, and so is this one: it
-skips whitespace before every number and at a space in the format, reads 1-2 digit fields, a
-signed year of any length, and an offset as `Z`, `+hh`, `+hhmm` or `+hh:mm`. Qdrant compares
-datetimes in whole microseconds, so that is what `timestamp` returns.
+Qdrant tries chrono's relaxed RFC 3339 first, then the chrono formats `%Y-%m-%dT%H:%M:%S%.f%#z`,
+`%Y-%m-%d %H:%M:%S%.f%#z`, the same two without an offset, `%Y-%m-%d %H:%M`, `%Y-%m-%dT%H:%M` and
+`%Y-%m-%d` (no offset means UTC). chrono is lenient, so this is too, in the same ways: whitespace
+before any number, 1-2 digit fields, a signed year of any length, offsets as `Z`, `+hh`, `+hhmm`,
+`+hh:mm` or `UTC`, leap seconds. `tests/qdrant` checks it against the engine string by string.
+Qdrant compares datetimes in whole microseconds, so that is what `timestamp` returns.
 """
 
 from __future__ import annotations

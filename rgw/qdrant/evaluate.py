@@ -39,7 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rgw.qdrant.datetimes import timestamp
-from rgw.qdrant.fields import Payload, PointId, at
+from rgw.qdrant.fields import Payload, PointId, at, canonical_id
 from rgw.qdrant.filters import (
     Condition,
     DatetimeRange,
@@ -56,11 +56,12 @@ from rgw.qdrant.filters import (
     MatchValue,
     Nested,
     Range,
-    ValuesCount,
 )
 from rgw.qdrant.geo import GeoBoundingBox, GeoPoint, GeoPolygon, GeoRadius
 
-Predicate = Callable[[PointId | None, Payload], bool]  # the point id is None inside `nested`
+# A compiled filter: (point id, payload) -> selected. The id may also be a uuid.UUID; inside
+# `nested` it is None.
+Predicate = Callable[[PointId | uuid.UUID | None, Payload], bool]
 ValueCheck = Callable[[Any], bool]
 
 
@@ -73,7 +74,7 @@ class CannotEvaluate(Exception):
         self.reason = reason
 
 
-def evaluate(filter_: Filter, point_id: PointId, payload: Payload | None) -> bool:
+def evaluate(filter_: Filter, point_id: PointId | uuid.UUID, payload: Payload | None) -> bool:
     """Whether the filter selects this point. For many points, compile once with `predicate`."""
     return predicate(filter_)(point_id, payload or {})
 
@@ -90,14 +91,16 @@ def _filter(filter_: Filter, path: str, nested: bool) -> Predicate:
 
     must = clause("must", filter_.must or ())
     must_not = clause("must_not", filter_.must_not or ())
-    # The engine's query planner drops an empty `should`; inside `nested` its plain checker runs
-    # instead, and finds none of no conditions holding.
-    should = clause("should", filter_.should) if filter_.should or (nested and filter_.should == ()) else None
+    should = None if filter_.should is None else clause("should", filter_.should)
+    if should == [] and not nested:
+        # The engine's query planner drops an empty `should`; inside `nested` its plain checker
+        # runs instead, and finds none of no conditions holding.
+        should = None
     min_should = filter_.min_should
     at_least = clause("min_should.conditions", min_should.conditions) if min_should else []
     min_count = min_should.min_count if min_should else 0
 
-    def check(pid: PointId | None, payload: Payload) -> bool:
+    def check(pid: PointId | uuid.UUID | None, payload: Payload) -> bool:
         return (all(c(pid, payload) for c in must)
                 and not any(c(pid, payload) for c in must_not)
                 and (should is None or any(c(pid, payload) for c in should))
@@ -120,7 +123,7 @@ def _condition(condition: Condition, path: str, nested: bool) -> Predicate:
         case HasId(ids=ids):
             if nested:
                 return lambda pid, payload: False
-            return lambda pid, payload: _canonical(pid) in ids
+            return lambda pid, payload: pid is not None and canonical_id(pid) in ids
         case HasVector():
             if nested:
                 return lambda pid, payload: False
@@ -135,8 +138,8 @@ def _condition(condition: Condition, path: str, nested: bool) -> Predicate:
 
 def _field_condition(condition: FieldCondition, path: str) -> Predicate:
     key = condition.key
-    if condition.values_count is not None:
-        counts = _count_check(condition.values_count)
+    if (count := condition.values_count) is not None:
+        counts = _bounds_check(count.lt, count.gt, count.gte, count.lte)
         check, when_missing = (lambda value: counts(_count(value))), counts(0)
     elif condition.is_empty is not None:
         check, when_missing = _is_empty_check(condition.is_empty), condition.is_empty
@@ -145,7 +148,7 @@ def _field_condition(condition: FieldCondition, path: str) -> Predicate:
     else:
         check, when_missing = _element_wise(_value_checks(condition, path)), False
 
-    def holds(pid: PointId | None, payload: Payload) -> bool:
+    def holds(pid: PointId | uuid.UUID | None, payload: Payload) -> bool:
         values = key.values(payload)
         return any(check(v) for v in values) if values else when_missing
 
@@ -219,10 +222,6 @@ def _geo_check(shape: GeoBoundingBox | GeoRadius | GeoPolygon) -> ValueCheck:
     return check
 
 
-def _count_check(bounds: ValuesCount) -> Callable[[int], bool]:
-    return _bounds_check(bounds.lt, bounds.gt, bounds.gte, bounds.lte)
-
-
 def _bounds_check(lt: Any, gt: Any, gte: Any, lte: Any) -> Callable[[Any], bool]:
     return lambda x: ((lt is None or x < lt) and (gt is None or x > gt)
                       and (gte is None or x >= gte) and (lte is None or x <= lte))
@@ -258,14 +257,3 @@ def _geo_point(value: Any) -> GeoPoint | None:
         return None
     return GeoPoint(lon=float(lon), lat=float(lat))
 
-
-def _canonical(point_id: PointId | uuid.UUID | None) -> PointId | None:
-    """Integer ids as they are; UUIDs in the hyphenated lowercase form has_id holds them in."""
-    if isinstance(point_id, uuid.UUID):
-        return str(point_id)
-    if isinstance(point_id, str):
-        try:
-            return str(uuid.UUID(point_id))
-        except ValueError:
-            return point_id
-    return point_id

@@ -17,8 +17,8 @@ from rgw.qdrant.errors import FormatError, Unsupported
 
 T = TypeVar("T")
 Reader = Callable[[Any, str], T]
-PointId = int | str
-Payload = dict[str, Any]
+PointId = int | str  # an unsigned integer, or a UUID in its canonical hyphenated form
+Payload = dict[str, Any]  # a point's payload: a JSON object
 
 _U64 = 2**64
 _I64 = 2**63
@@ -193,6 +193,19 @@ def point_id(value: Any, path: str) -> PointId:
             pass
     raise FormatError(path, f"value {shown(value)} is not a valid point ID, "
                             "valid values are either an unsigned integer or a UUID")
+
+
+def canonical_id(point_id: PointId | uuid.UUID) -> PointId:
+    """One spelling per point id, as Qdrant echoes it: integers as they are, UUIDs lowercase and
+    hyphenated (a string that is no UUID comes back unchanged)."""
+    if isinstance(point_id, uuid.UUID):
+        return str(point_id)
+    if isinstance(point_id, str):
+        try:
+            return str(uuid.UUID(point_id))
+        except ValueError:
+            return point_id
+    return point_id
 
 
 def no_shard_key(body: Obj) -> None:

@@ -34,6 +34,9 @@ class PayloadKey:
         A key step into anything but an object, or an index or `[]` into anything but an array,
         reaches nothing: arrays are only entered where the key says `[]` or `[i]`.
         """
+        if len(self.steps) == 1:  # the common case, a top-level key, without the walk
+            key = self.steps[0]
+            return [payload[key]] if key in payload else []
         found: list[Any] = []
         _collect(payload, self.steps, found)
         return found

@@ -38,6 +38,8 @@ def point_vectors(value: Any, path: str, spec: CollectionSpec) -> Vectors:
 
 def named_vector(spec: CollectionSpec, name: str, value: Any, path: str) -> Vector:
     """One vector checked against the collection's vector called `name`."""
+    if isinstance(value, dict):
+        refuse_inference(Obj.of(value, path))
     check_vector_name(spec, name)
     if name in spec.dense:
         return _dense(spec.dense[name], value, path)

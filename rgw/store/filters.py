@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import qdrant_edge as qe
 
 from rgw.qdrant.fields import Obj
@@ -29,7 +28,7 @@ from rgw.qdrant.filters import (
     Range,
     parse_filter,
 )
-from rgw.qdrant.geo import GeoBoundingBox, GeoPoint, GeoPolygon, GeoRadius
+from rgw.qdrant.geo import GeoPoint, GeoPolygon
 
 EngineCondition = (
     qe.FieldCondition
@@ -83,32 +82,38 @@ def _condition(condition: Condition) -> EngineCondition:
 
 
 def _field_condition(condition: FieldCondition) -> qe.FieldCondition:
-    bounds = condition.range
-    engine_range: qe.RangeFloat | qe.RangeDateTime | None = None
-    if isinstance(bounds, Range):
-        engine_range = qe.RangeFloat(lt=bounds.lt, gt=bounds.gt, gte=bounds.gte, lte=bounds.lte)
-    elif isinstance(bounds, DatetimeRange):
-        engine_range = qe.RangeDateTime(**{name: instant.text for name, instant in (
-            ("lt", bounds.lt), ("gt", bounds.gt), ("gte", bounds.gte), ("lte", bounds.lte)) if instant is not None})
-    count = condition.values_count
+    box, circle, polygon, count = (condition.geo_bounding_box, condition.geo_radius, condition.geo_polygon,
+                                   condition.values_count)
     return qe.FieldCondition(
         key=condition.key.text,
         match=None if condition.match is None else _match(condition.match),
-        range=engine_range,
-        geo_bounding_box=_optional(_bounding_box, condition.geo_bounding_box),
-        geo_radius=_optional(_radius, condition.geo_radius),
-        geo_polygon=_optional(_polygon, condition.geo_polygon),
+        range=None if condition.range is None else _range(condition.range),
+        geo_bounding_box=None if box is None else qe.GeoBoundingBox(_point(box.top_left), _point(box.bottom_right)),
+        geo_radius=None if circle is None else qe.GeoRadius(_point(circle.center), circle.radius),
+        geo_polygon=None if polygon is None else _polygon(polygon),
         values_count=None if count is None else qe.ValuesCount(lt=count.lt, gt=count.gt, lte=count.lte, gte=count.gte),
         is_empty=condition.is_empty,
         is_null=condition.is_null,
     )
 
 
+def _range(bounds: Range | DatetimeRange) -> qe.RangeFloat | qe.RangeDateTime:
+    if isinstance(bounds, Range):
+        return qe.RangeFloat(lt=bounds.lt, gt=bounds.gt, gte=bounds.gte, lte=bounds.lte)
+    # The datetimes as the client wrote them: the engine reads them exactly as the grammar did.
+    given = {"lt": bounds.lt, "gt": bounds.gt, "gte": bounds.gte, "lte": bounds.lte}
+    return qe.RangeDateTime(**{name: instant.text for name, instant in given.items() if instant is not None})
+
+
 def _match(match: Match) -> Any:
     match match:
         case MatchValue(value=bool() as value):
             # The binding reads a Python bool as an integer (bool subclasses int), matching 1 or 0
-            # instead of true or false; numpy's bool is one it cannot mistake.
+            # instead of true or false; numpy's bool is one it cannot mistake. Imported here, as
+            # only this needs it: loading numpy (and its thread pool) into every store process and
+            # index-build child is not free.
+            import numpy as np
+
             return qe.MatchValue(np.bool_(value))
         case MatchValue(value=value):
             return qe.MatchValue(value)
@@ -127,20 +132,8 @@ def _match(match: Match) -> Any:
     raise TypeError(f"not a match: {match!r}")
 
 
-def _optional(convert: Any, value: Any) -> Any:
-    return None if value is None else convert(value)
-
-
 def _point(point: GeoPoint) -> qe.GeoPoint:
     return qe.GeoPoint(lon=point.lon, lat=point.lat)
-
-
-def _bounding_box(box: GeoBoundingBox) -> qe.GeoBoundingBox:
-    return qe.GeoBoundingBox(_point(box.top_left), _point(box.bottom_right))
-
-
-def _radius(circle: GeoRadius) -> qe.GeoRadius:
-    return qe.GeoRadius(_point(circle.center), circle.radius)
 
 
 def _polygon(polygon: GeoPolygon) -> qe.GeoPolygon:

@@ -254,8 +254,6 @@ def _vector_input(value: Any, path: str, spec: CollectionSpec, using: str) -> Sc
     if isinstance(value, int | str) and not isinstance(value, bool):
         check_vector_name(spec, using)
         return None, point_id(value, path)
-    if isinstance(value, dict):
-        refuse_inference(Obj.of(value, path))
     return _nearest(value, path, spec, using), None
 
 

@@ -1,0 +1,221 @@
+"""One collection's lexical index on disk: Tantivy documents (point id, text, payload) and the index's state.
+
+A collection's directory holds generations `g-<hex>/`, each a Tantivy index, and `CURRENT`,
+naming the live one. A rebuild writes a new generation and swaps it in by rewriting `CURRENT`
+atomically, so a crash leaves the old or the new generation live, never a mix.
+
+The state (applied LSN, staleness, the collection's spec) is itself a document of the index,
+so each Tantivy commit records the documents and the LSN they reflect together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import tantivy
+
+from rgw.fallbacks.lexical_text import ANALYZER, TextField, build_analyzer
+from rgw.qdrant.collection import CollectionSpec
+from rgw.qdrant.fields import Payload
+from rgw.store.durable import atomic_write
+
+ID, TEXT, PAYLOAD = "id", "text", "payload"
+STATE_KEY = "_state"  # the state document's id; no point id looks like it (they are integers or UUIDs)
+CURRENT = "CURRENT"
+WRITER_HEAP = 64 << 20  # bytes Tantivy buffers before it writes a segment
+BUILD_HEAP = 256 << 20  # a rebuild writes millions of documents: fewer, larger segments
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field(ID, stored=True, tokenizer_name="raw", index_option="basic")
+    # BM25 needs term frequencies but no positions: queries are bags of terms, never phrases.
+    builder.add_text_field(TEXT, tokenizer_name=ANALYZER, index_option="freq")
+    builder.add_bytes_field(PAYLOAD, stored=True)
+    return builder.build()
+
+
+@dataclass(frozen=True)
+class SpecSource:
+    """The JSON the collection's spec was read from: its journaled create body, or a region's collection info."""
+
+    kind: str  # "create" or "info"
+    source: dict[str, Any]
+
+    def spec(self) -> CollectionSpec:
+        if self.kind == "create":
+            return CollectionSpec.parse(self.source)
+        return CollectionSpec.from_info({"config": self.source})
+
+
+@dataclass(frozen=True)
+class IndexState:
+    lsn: int  # every journal entry for this collection up to here is in the index
+    text_field: str  # the payload key whose text was indexed
+    spec: SpecSource | None  # None only for an index that is stale from the start
+    stale: str | None = None  # why the index cannot be trusted any more; searches then decline
+
+    def to_json(self) -> bytes:
+        spec = None if self.spec is None else {"kind": self.spec.kind, "source": self.spec.source}
+        return orjson.dumps({"lsn": self.lsn, "text_field": self.text_field, "spec": spec, "stale": self.stale})
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> IndexState:
+        data = orjson.loads(raw)
+        spec = data["spec"]
+        return cls(data["lsn"], data["text_field"], None if spec is None else SpecSource(spec["kind"], spec["source"]),
+                   data["stale"])
+
+
+class CollectionIndex:
+    """One generation's Tantivy index. Writes come from one thread at a time; reads from any."""
+
+    def __init__(self, path: Path, index: tantivy.Index, state: IndexState) -> None:
+        self.path = path
+        self.state = state
+        self.spec = None if state.spec is None else state.spec.spec()
+        self.text = TextField.parse(state.text_field)
+        self._index = index
+        self._schema = index.schema
+        self._writer: tantivy.IndexWriter | None = None
+
+    @classmethod
+    def create(cls, path: Path, state: IndexState, heap: int = WRITER_HEAP) -> CollectionIndex:
+        """A new, empty index holding only its state (committed)."""
+        path.mkdir(parents=True)
+        index = _prepared(tantivy.Index(_schema(), path=str(path), reuse=False))
+        made = cls(path, index, state)
+        made._writer = index.writer(heap_size=heap, num_threads=1)
+        made.commit({}, state)
+        return made
+
+    @classmethod
+    def open(cls, path: Path) -> CollectionIndex:
+        index = _prepared(tantivy.Index.open(str(path)))
+        state = _stored_payload(index.searcher(), index.schema, STATE_KEY)
+        if state is None:
+            raise ValueError(f"{path}: no state document")
+        return cls(path, index, IndexState.from_json(state))
+
+    # -- writing (one thread) -------------------------------------------------------------
+    def add(self, key: str, payload: Payload) -> None:
+        """Add a point known not to be in the index yet (a fresh build)."""
+        self._writer_ready().add_document(self._document(key, payload))
+
+    def commit(self, changes: Mapping[str, Payload | None], state: IndexState) -> None:
+        """Replace (payload) or delete (None) the given points and record `state`, in one commit."""
+        writer = self._writer_ready()
+        for key, payload in changes.items():
+            writer.delete_documents_by_term(ID, key)
+            if payload is not None:
+                writer.add_document(self._document(key, payload))
+        writer.delete_documents_by_term(ID, STATE_KEY)
+        record = tantivy.Document()
+        record.add_text(ID, STATE_KEY)
+        record.add_bytes(PAYLOAD, state.to_json())
+        writer.add_document(record)
+        writer.commit()
+        self._index.reload()  # searchers taken from now on see the commit
+        self.state = state
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.wait_merging_threads()
+            self._writer = None
+
+    def _writer_ready(self) -> tantivy.IndexWriter:
+        if self._writer is None:
+            self._writer = self._index.writer(heap_size=WRITER_HEAP, num_threads=1)
+        return self._writer
+
+    def _document(self, key: str, payload: Payload) -> tantivy.Document:
+        doc = tantivy.Document()
+        doc.add_text(ID, key)
+        text = self.text.text(payload)
+        if text is not None:  # a point without text still counts: filters and deletes must see it
+            doc.add_text(TEXT, text)
+        doc.add_bytes(PAYLOAD, orjson.dumps(payload))
+        return doc
+
+    # -- reading (any thread) -------------------------------------------------------------
+    def searcher(self) -> tantivy.Searcher:
+        return self._index.searcher()
+
+    def count(self) -> int:
+        return self.searcher().num_docs - 1  # the state document
+
+    def lookup(self, key: str) -> Payload | None:
+        raw = _stored_payload(self.searcher(), self._schema, key)
+        return None if raw is None else orjson.loads(raw)
+
+    def scan(self) -> Iterator[tuple[str, Payload]]:
+        """Every point and its payload (a full pass: for writes that select points by filter)."""
+        searcher = self.searcher()
+        for _, address in searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False).hits:
+            key, payload = stored(searcher, address)
+            if key != STATE_KEY:
+                yield key, orjson.loads(payload)
+
+    def matching(self, searcher: tantivy.Searcher, terms: list[str], limit: int) -> list[tuple[float, Any]]:
+        """The `limit` best (BM25 score, doc address) for documents holding any of the terms."""
+        queries = [tantivy.Query.term_query(self._schema, TEXT, term, index_option="freq") for term in terms]
+        query = queries[0] if len(queries) == 1 else tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, q) for q in queries])
+        return searcher.search(query, limit, count=False).hits
+
+    def size_bytes(self) -> int:
+        total = 0
+        for path in self.path.iterdir():
+            with contextlib.suppress(FileNotFoundError):  # a merge may delete segment files meanwhile
+                total += path.stat().st_size
+        return total
+
+
+def _prepared(index: tantivy.Index) -> tantivy.Index:
+    index.register_tokenizer(ANALYZER, build_analyzer())  # not persisted: needed by every open
+    index.config_reader("manual")  # commits reload explicitly; no file-watching thread per index
+    return index
+
+
+def _stored_payload(searcher: tantivy.Searcher, schema: tantivy.Schema, key: str) -> bytes | None:
+    hits = searcher.search(tantivy.Query.term_query(schema, ID, key), 1, count=False).hits
+    return searcher.doc(hits[0][1]).get_first(PAYLOAD) if hits else None
+
+
+def stored(searcher: tantivy.Searcher, address: Any) -> tuple[str, bytes]:
+    """A document's point key and raw payload JSON."""
+    doc = searcher.doc(address)
+    return doc.get_first(ID), doc.get_first(PAYLOAD)
+
+
+# -- generations ------------------------------------------------------------------------------
+
+def live_generation(collection_dir: Path) -> Path | None:
+    try:
+        return collection_dir / (collection_dir / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def new_generation(collection_dir: Path) -> Path:
+    return collection_dir / f"g-{uuid.uuid4().hex[:12]}"
+
+
+def publish(generation: Path) -> None:
+    """Make `generation` the live index of its collection (atomically, durably), then drop the others."""
+    atomic_write(generation.parent / CURRENT, generation.name.encode())
+    discard_other_generations(generation.parent, generation)
+
+
+def discard_other_generations(collection_dir: Path, keep: Path | None) -> None:
+    """Remove generations that are not live: replaced ones, and builds a crash interrupted."""
+    for path in collection_dir.glob("g-*"):
+        if path != keep:
+            shutil.rmtree(path, ignore_errors=True)

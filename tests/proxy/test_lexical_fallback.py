@@ -1,0 +1,104 @@
+"""Lexical fallback through the gateway: text queries answered when no vector store can."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import aiohttp
+import orjson
+from qdrant_client import models
+
+from rgw import sample
+from rgw.client import AsyncGatewayClient
+from rgw.topology import Topology
+from tests.journal.ingest import wait_converged
+from tests.proxy.helpers import connect
+
+COLLECTION = "articles"
+TOKEN = "lexical-token"
+
+
+def load_articles(url: str, count: int = 600) -> list[dict]:
+    client = connect(url)
+    client.create_collection(COLLECTION, vectors_config=models.VectorParams(size=sample.DIMENSIONS,
+                                                                            distance=models.Distance.COSINE))
+    docs = list(sample.articles(count))
+    client.upsert(COLLECTION, wait=True, points=[
+        models.PointStruct(id=i, vector=sample.embed(str(d["text"])), payload=d) for i, d in enumerate(docs)])
+    client.close()
+    return docs
+
+
+async def wait_lexical(url: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            async with session.get(f"{url}/gateway/status") as resp:
+                if orjson.loads(await resp.read())["lexical"]["lag_entries"] == 0:
+                    return
+            await asyncio.sleep(0.05)
+    raise AssertionError("lexical index did not catch up")
+
+
+async def test_text_query_answered_lexically_with_its_filter_when_regions_are_down(topology: Topology) -> None:
+    docs = load_articles(topology.gateway_url)
+    await wait_lexical(topology.gateway_url)
+    for store in topology.stores.values():
+        store.kill()
+    text = "reset password"
+    only_german = {"must": [{"key": "lang", "match": {"value": "de"}}]}
+    async with AsyncGatewayClient(topology.gateway_url) as gateway:
+        result = await gateway.search(COLLECTION, text=text, vector=sample.embed(text), filter=only_german, limit=5)
+    assert (result.source, result.mode) == ("lexical", "lexical")
+    assert result.hits, "no lexical hits"
+    assert all(docs[int(h.id)]["lang"] == "de" for h in result.hits)
+    texts = [str(docs[int(h.id)]["text"]).lower() for h in result.hits]
+    assert all("password" in t or "reset" in t for t in texts)  # BM25: any query term matches
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
+
+    # The same through Qdrant's own API, with the text in a header.
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{topology.gateway_url}/collections/{COLLECTION}/points/query",
+                                json={"query": sample.embed(text), "limit": 3, "filter": only_german},
+                                headers={"X-Gateway-Query-Text": text}) as resp:
+            assert resp.status == 200 and resp.headers["X-Gateway-Mode"] == "lexical"
+            assert len((await resp.json())["result"]["points"]) == 3
+        # A filter lexical mode cannot evaluate makes it decline, saying so; never unfiltered hits.
+        async with session.post(f"{topology.gateway_url}/collections/{COLLECTION}/points/query",
+                                json={"query": sample.embed(text), "limit": 3,
+                                      "filter": {"must": [{"key": "text", "match": {"text": "password"}}]}},
+                                headers={"X-Gateway-Query-Text": text}) as resp:
+            assert resp.status == 503
+            assert "lexical: declined" in (await resp.json())["status"]["error"]
+
+
+async def test_lexical_index_survives_a_gateway_restart(topology: Topology) -> None:
+    load_articles(topology.gateway_url, count=300)
+    await wait_lexical(topology.gateway_url)
+    topology.gateway.stop()
+    for store in topology.stores.values():
+        store.kill()
+    topology.gateway.start()
+    async with AsyncGatewayClient(topology.gateway_url) as gateway:
+        result = await gateway.search(COLLECTION, text="customs form parcel", limit=3)
+    assert result.mode == "lexical" and len(result.hits) == 3
+
+
+async def test_reindex_lexical_from_a_region(topology: Topology) -> None:
+    load_articles(topology.gateway_url, count=300)
+    await wait_converged(topology.gateway_url)
+    topology.gateway.stop()
+    topology.gateway.env["RGW_ADMIN_TOKEN"] = TOKEN
+    topology.gateway.start()
+    result = subprocess.run([sys.executable, "-m", "rgw.cli", "reindex", "lexical", "--collection", COLLECTION,
+                             "--from", "secondary", "--gateway", topology.gateway_url, "--json"],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "RGW_ADMIN_TOKEN": TOKEN})
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["indexed"] == 300
+    async with AsyncGatewayClient(topology.gateway_url) as gateway:
+        found = await gateway.search(COLLECTION, text="invoice refund", limit=3)
+    assert found.hits
