@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from rgw.durable import atomic_write, rename_durably
 from rgw.fallbacks.lexical_collection import (
     BUILD_HEAP,
     CollectionIndex,
@@ -44,7 +45,6 @@ from rgw.qdrant.evaluate import CannotEvaluate, Predicate, predicate
 from rgw.qdrant.fields import Payload, PointId, parse_body
 from rgw.qdrant.filters import parse_filter
 from rgw.qdrant.writes import parse_write
-from rgw.store.durable import atomic_write, rename_durably
 
 log = logging.getLogger("rgw.lexical")
 

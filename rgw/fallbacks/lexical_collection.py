@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 import tantivy
 
+from rgw.durable import atomic_write
 from rgw.fallbacks.lexical_text import ANALYZER, TextField, build_analyzer
 from rgw.qdrant.collection import CollectionSpec
 from rgw.qdrant.fields import Payload
-from rgw.store.durable import atomic_write
 
 ID, TEXT, PAYLOAD = "id", "text", "payload"
 STATE_KEY = "_state"  # the state document's id; no point id looks like it (they are integers or UUIDs)

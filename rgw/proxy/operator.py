@@ -7,13 +7,13 @@ saved (atomically) in the gateway's data_dir so a restart does not silently undo
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 
+from rgw.durable import atomic_write
 from rgw.proxy.config import GatewayConfig, Policy, default_chain, override_policy
 
 log = logging.getLogger("rgw.operator")
@@ -135,12 +135,7 @@ class Operator:
 
     def _save(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(orjson.dumps(asdict(self.state), option=orjson.OPT_INDENT_2))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._path)
+        atomic_write(self._path, orjson.dumps(asdict(self.state), option=orjson.OPT_INDENT_2))
 
     def _load(self) -> OperatorState:
         if not self._path.exists():

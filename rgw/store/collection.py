@@ -23,10 +23,10 @@ from typing import Any, ClassVar
 import orjson
 import qdrant_edge as qe
 
+from rgw.durable import atomic_write, fsync_tree
 from rgw.qdrant.collection import CollectionSpec
 from rgw.qdrant.errors import WrongInput, collection_missing, point_missing
 from rgw.qdrant.fields import PointId
-from rgw.store.durable import atomic_write, fsync_tree
 from rgw.store.engine_config import edge_config
 from rgw.store.errors import engine_errors
 from rgw.store.translate import QueryPlan, Retrieve

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rgw.durable import publish_dir, rename_durably
 from rgw.qdrant.collection import CollectionSpec
 from rgw.qdrant.errors import BadRequest, WrongInput, collection_missing
 from rgw.store.collection import Collection
-from rgw.store.durable import publish_dir, rename_durably
 from rgw.store.errors import Unavailable
 
 # Characters Qdrant refuses in collection names (they are also unsafe as directory names).
