@@ -103,7 +103,8 @@ class JournalWriter:
     async def _check(self, op: str, collection: str, parsed: Any) -> CollectionSpec | None:
         """Refuse what no region could apply; returns the collection's spec (the new one for a create)."""
         if op == "update_collection":
-            raise Unsupported("PATCH /collections/{name} (journaling collection updates is not supported yet)")
+            raise Unsupported("PATCH /collections/{name} (journaling collection updates is not supported yet)",
+                              by="the gateway")
         existing = await self._schemas.get(collection)
         if op == "create_collection":
             if existing is not None:

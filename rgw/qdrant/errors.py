@@ -51,8 +51,8 @@ class Unsupported(QdrantError):
 
     status = 501
 
-    def __init__(self, feature: str) -> None:
-        super().__init__(f"Not implemented by region store: {feature}")
+    def __init__(self, feature: str, by: str = "region store") -> None:
+        super().__init__(f"Not implemented by {by}: {feature}")
 
 
 def collection_missing(name: str) -> NotFound:
