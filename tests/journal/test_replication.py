@@ -34,6 +34,14 @@ def assert_regions_identical(topology: Topology, expected_ids: set[int]) -> None
     assert differing == [], f"{len(differing)} points differ between regions, e.g. {differing[:3]}"
 
 
+def restart_with_admin_token(topology: Topology, token: str) -> dict[str, str]:
+    """Restart the gateway with its admin API on; returns the header that authenticates."""
+    topology.gateway.stop()
+    topology.gateway.env["RGW_ADMIN_TOKEN"] = token
+    topology.gateway.start()
+    return {"Authorization": f"Bearer {token}"}
+
+
 async def ingest_while(topology: Topology, region: str, restart: bool = True) -> Ingest:
     create_collection(topology.gateway_url, COLLECTION)
     ingest = Ingest(topology.gateway_url, COLLECTION, TOTAL)
@@ -93,11 +101,7 @@ async def test_last_write_wins_on_every_region(topology: Topology) -> None:
 
 async def test_read_your_writes_with_min_lsn_while_a_region_lags(topology: Topology) -> None:
     create_collection(topology.gateway_url, COLLECTION)
-    token = "test-token"
-    topology.gateway.stop()
-    topology.gateway.env["RGW_ADMIN_TOKEN"] = token
-    topology.gateway.start()
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = restart_with_admin_token(topology, "test-token")
     base = topology.gateway_url
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{base}/gateway/admin/regions/primary/replication/pause", headers=auth) as resp:
@@ -168,11 +172,7 @@ async def wait_lexical_caught_up(url: str, timeout: float = 10) -> None:
 
 async def test_trim_never_drops_what_a_region_still_needs(topology: Topology) -> None:
     create_collection(topology.gateway_url, COLLECTION)
-    token = "trim-token"
-    topology.gateway.stop()
-    topology.gateway.env["RGW_ADMIN_TOKEN"] = token
-    topology.gateway.start()
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = restart_with_admin_token(topology, "trim-token")
     base = topology.gateway_url
     url = f"{base}/collections/{COLLECTION}/points?wait=true"
     async with aiohttp.ClientSession() as session:
@@ -190,7 +190,7 @@ async def test_trim_never_drops_what_a_region_still_needs(topology: Topology) ->
         head = (await gateway_status(base))["journal"]["head_lsn"]
         await wait_lexical_caught_up(base)  # so that the paused region is what holds the floor
 
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "trim-token"}):
             async with session.post(f"{base}/gateway/admin/journal/trim", json={"below": head + 1},
                                     headers=headers) as resp:
                 assert resp.status == 401
