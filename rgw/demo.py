@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import signal
 import socket
@@ -51,6 +52,8 @@ def run_demo(base_dir: str, port: int, points: int) -> int:
     shutil.rmtree(base, ignore_errors=True)  # the demo starts clean every time
     ports = {name: _port_or_free(p) for name, p in PREFERRED_STORE_PORTS.items()}
     topology = local_topology(base, gateway_port=_port_or_free(port), store_ports=ports)
+    token = secrets.token_urlsafe(12)
+    topology.gateway.env["RGW_ADMIN_TOKEN"] = token
     print("starting two region stores and the gateway on loopback ...")
     with topology:
         load_sample(topology.gateway_url, points)
@@ -70,10 +73,18 @@ Retrieval gateway is up.
     curl -si -H 'content-type: application/json' -d @{query_file} \\
       {topology.gateway_url}/collections/{COLLECTION}/points/query
 
+  Search by text and vector, provenance in the body too (the text lets lexical answer):
+    curl -s -H 'content-type: application/json' {topology.gateway_url}/gateway/collections/{COLLECTION}/search \\
+      -d '{{"text": "reset my password", "limit": 3, "with_payload": ["title"]}}'
+
   Watch failover: kill the primary and query again (X-Gateway-Source turns to secondary):
     kill -9 {primary.pid}
-  Status of regions and collections:
+  Then the secondary too: the query above is answered by the cache, the text search by lexical:
+    kill -9 {secondary.pid}
+  Status of regions, replication, collections and overrides:
     .venv/bin/rgw status --gateway {topology.gateway_url}
+  Operator commands (rgw mode, region, restore-mark, policy show, reindex) need the admin token:
+    export RGW_ADMIN_TOKEN={token}
 
   Logs: {topology.base / 'logs'}      Press Ctrl-C to stop everything.
 """, flush=True)
