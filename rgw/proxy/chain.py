@@ -122,13 +122,24 @@ class ChainRouter:
     async def _from_regions(self, request: ReadRequest, regions: tuple[str, ...], preferred: str | None) -> Answer:
         if request.vectorless:
             raise NoSourceAvailable([Attempt(r, "no vector in the search: regions need one") for r in regions])
-        restoring = self._operator.restoring(request.collection or "")
-        allowed = frozenset(r for r in regions if not self._operator.drained(r) and r not in restoring)
+        collection = request.collection or ""
+        restoring = self._operator.restoring(collection)
+        max_staleness = self._operator.policy(collection).max_staleness_s
+        refused: list[Attempt] = []
+        for region in regions:
+            if self._operator.drained(region):
+                refused.append(Attempt(region, "drained"))
+            elif region in restoring:
+                refused.append(Attempt(region, "restoring"))
+            elif (lag := self._regions.staleness_s(region)) > max_staleness:
+                refused.append(Attempt(region, f"{lag:.1f}s behind the journal (max_staleness_s {max_staleness})"))
+        allowed = frozenset(regions) - {a.region for a in refused}
         if not allowed:
-            raise NoSourceAvailable([Attempt(r, "drained" if self._operator.drained(r) else "restoring")
-                                     for r in regions])
-        return await self._regions.read(request.method, request.path, request.body, request.collection,
-                                        request.min_lsn, allowed=allowed, preferred=preferred)
+            raise NoSourceAvailable(refused)
+        answer = await self._regions.read(request.method, request.path, request.body, request.collection,
+                                          request.min_lsn, allowed=allowed, preferred=preferred)
+        return Answer(answer.region, answer.reply, answer.mode, (*refused, *answer.attempts), answer.headers,
+                      answer.staleness_s, answer.coverage)
 
     async def _from_partial(self, request: ReadRequest) -> Answer:
         if request.vectorless:

@@ -103,6 +103,9 @@ class ReadRouter:
         rest = [c for c in candidates if c not in serving]
         return fresh + lagging + rest, len(fresh)
 
+    def staleness_s(self, region: str) -> float:
+        return self._freshness.staleness_s(region)
+
     def hedge_delay(self, client: RegionClient) -> float:
         routing = self._routing
         if routing.hedge_delay_ms is not None:

@@ -162,3 +162,30 @@ async def test_admin_refuses_missing_or_wrong_tokens_and_changes_nothing(gateway
             assert orjson.loads(await resp.read())[COLLECTION]["forced"] is None
         async with session.post(url, json={"source": "nowhere"}, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
             assert resp.status == 400 and "unknown source" in (await resp.text())
+
+
+async def test_a_region_too_far_behind_does_not_answer(tmp_path: Path) -> None:
+    topo = local_topology(tmp_path / "topology", extra_config=f"""
+[policies.collections.{COLLECTION}]
+max_staleness_s = 0.5
+""")
+    topo.gateway.env["RGW_ADMIN_TOKEN"] = TOKEN
+    with topo:
+        vectors = seed_collection(topo.gateway_url, COLLECTION)
+        async with aiohttp.ClientSession() as session:
+            await admin(session, topo, "regions/primary/replication/pause", {})
+            async with session.put(f"{topo.gateway_url}/collections/{COLLECTION}/points?wait=false",
+                                   json={"points": [point(7000)]}) as resp:
+                assert resp.status == 200
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                _, _, headers = await query(session, topo, COLLECTION, vectors[0])
+                if headers["X-Gateway-Source"] == "secondary":
+                    break
+                await asyncio.sleep(0.1)
+            assert headers["X-Gateway-Source"] == "secondary"
+            assert "max_staleness_s" in headers["X-Gateway-Attempts"]
+            await admin(session, topo, "regions/primary/replication/resume", {})
+            await wait_converged(topo.gateway_url)
+            _, _, headers = await query(session, topo, COLLECTION, vectors[0])
+            assert headers["X-Gateway-Source"] == "primary"
