@@ -14,7 +14,7 @@ from dataclasses import replace
 from rgw.fallbacks.lexical_collection import CollectionIndex
 from rgw.fallbacks.payloads import with_set, without
 from rgw.qdrant.evaluate import CannotEvaluate, Predicate, predicate
-from rgw.qdrant.fields import Payload, PointId
+from rgw.qdrant.fields import Payload, PointId, canonical_id
 from rgw.qdrant.filters import Filter
 from rgw.qdrant.writes import (
     Batch,
@@ -33,7 +33,7 @@ from rgw.qdrant.writes import (
 
 def doc_key(point_id: PointId) -> str:
     """The index's spelling of a point id (an exact term): `123`, or a UUID in canonical form."""
-    return str(uuid.UUID(point_id)) if isinstance(point_id, str) else str(point_id)
+    return str(canonical_id(point_id))
 
 
 def point_id(key: str) -> PointId:

@@ -9,7 +9,6 @@ stand in for SQLite.
 from __future__ import annotations
 
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from rgw.journal.log import Entry, Journal
 from rgw.procs import Managed, free_port, store_process
 from rgw.proxy.config import Region
 from rgw.proxy.upstream import RegionClient
+from rgw.qdrant.fields import canonical_id
 
 PointId = int | str
 
@@ -37,12 +37,7 @@ APPLY_TIMEOUT_S = 60.0
 
 def point_key(raw: Any) -> PointId:
     """One spelling per point id: UUIDs in Qdrant's lower-case hyphenated form, integers as ints."""
-    if isinstance(raw, str):
-        try:
-            return str(uuid.UUID(raw))
-        except ValueError:
-            return raw
-    return int(raw)
+    return canonical_id(raw) if isinstance(raw, str) else int(raw)
 
 
 @dataclass(frozen=True, slots=True)
