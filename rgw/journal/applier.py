@@ -64,6 +64,7 @@ class RegionApplier:
         self._sequence = 0
         self._running = asyncio.Event()
         self._running.set()
+        self._since_memo: tuple[int, float | None] = (0, None)
 
     @property
     def consumer(self) -> str:
@@ -79,7 +80,13 @@ class RegionApplier:
     def lag_seconds(self) -> float:
         if self.lag_entries() == 0:
             return 0.0
-        since = self.state.working_since or self.journal.entry_time(self.state.applied + 1)
+        since = self.state.working_since
+        if since is None:
+            # Asked on every read while this region lags: look the entry's time up once per position.
+            waiting_for = self.state.applied + 1
+            if self._since_memo[0] != waiting_for:
+                self._since_memo = (waiting_for, self.journal.entry_time(waiting_for))
+            since = self._since_memo[1]
         return max(0.0, time.time() - since) if since else 0.0
 
     @property

@@ -249,10 +249,11 @@ class SqliteJournal:
         return self.head > lsn
 
     def entry_time(self, lsn: int) -> float | None:
-        """When entry `lsn` was journaled, if it is still in memory."""
+        """When entry `lsn` was journaled (None if it is not retained); from memory when it is there."""
         if self._tail and self._tail[0].lsn <= lsn <= self._tail[-1].lsn:
             return self._tail[lsn - self._tail[0].lsn].at
-        return None
+        row = self._connection().execute("SELECT at FROM entries WHERE lsn = ?", (lsn,)).fetchone()
+        return row[0] if row else None
 
     # -- consumers, dead letters, retention ------------------------------------------------
     def cursor(self, consumer: str) -> int:

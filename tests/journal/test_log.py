@@ -122,3 +122,13 @@ def test_every_acknowledged_entry_survives_sigkill(tmp_path: Path) -> None:
         await journal.close()
 
     asyncio.run(check())
+
+
+async def test_entry_times_are_known_beyond_memory(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "j.sqlite3", memory_entries=5)
+    for i in range(20):
+        await journal.append(pending(i))
+    assert journal.entry_time(2) is not None  # from disk: long gone from the in-memory tail
+    assert journal.entry_time(19) is not None
+    assert journal.entry_time(99) is None
+    await journal.close()
