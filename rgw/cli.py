@@ -112,10 +112,19 @@ def _bench_fallback(args: argparse.Namespace) -> int:
     return code or run_lexical_bench(docs=args.lexical_docs, queries=1000, as_json=args.json)
 
 
-def _chaos_proxy(argv: list[str]) -> int:
-    from rgw.chaos.faultproxy_cli import main as faultproxy_main
+# Subcommands with parsers of their own: `rgw chaos proxy --help` must reach the fault proxy's.
+OWN_PARSERS: dict[tuple[str, str], tuple[str, str]] = {
+    ("chaos", "proxy"): ("rgw.chaos.faultproxy_cli", "main"),
+    ("chaos", "run"): ("rgw.chaos.commands", "run_command"),
+    ("chaos", "list"): ("rgw.chaos.commands", "list_command"),
+}
 
-    return faultproxy_main(argv)
+
+def _own_parser(key: tuple[str, str], argv: list[str]) -> int:
+    import importlib
+
+    module, function = OWN_PARSERS[key]
+    return int(getattr(importlib.import_module(module), function)(argv) or 0)
 
 
 def _gateway_args(p: argparse.ArgumentParser) -> None:
@@ -218,16 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     chaos = command("chaos", lambda a: 2, "Fault injection.").add_subparsers(dest="chaos", required=True)
-    p = chaos.add_parser("proxy", help="TCP fault proxy: serve, add/remove faults, down/up, list.",
-                         add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the fault proxy (see its --help)")
+    for name, text in (("proxy", "TCP fault proxy: serve, add/remove faults, down/up, list."),
+                       ("run", "Run a chaos scenario under load and print its scorecard."),
+                       ("list", "List the shipped chaos scenarios.")):
+        p = chaos.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=f"see rgw chaos {name} --help")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:2] == ["chaos", "proxy"]:
-        return _chaos_proxy(argv[2:])  # the fault proxy has its own parser, options and all
+    if len(argv) >= 2 and (argv[0], argv[1]) in OWN_PARSERS:
+        return _own_parser((argv[0], argv[1]), argv[2:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)

@@ -25,7 +25,8 @@ from rgw.proxy.upstream import RegionClient, UpstreamError
 
 log = logging.getLogger("rgw.applier")
 
-APPLY_TIMEOUT_S = 30.0
+# One apply attempt; a partitioned region holds catch-up back by at most this much after it heals.
+APPLY_TIMEOUT_S = 10.0
 
 
 class TransientFailure(Exception):
@@ -159,21 +160,20 @@ class RegionApplier:
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type(TransientFailure),
             wait=tenacity.wait_exponential_jitter(initial=0.05, max=0.5),
-            before_sleep=self._note_retry,
+            before_sleep=lambda state: self._note_retry(entry, state),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
                 await self._apply(entry)
 
-    def _note_retry(self, retry_state: tenacity.RetryCallState) -> None:
+    def _note_retry(self, entry: Entry, retry_state: tenacity.RetryCallState) -> None:
         self.state.retries += 1
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
         self.state.last_error = str(error)
         if retry_state.attempt_number in (1, 10) or retry_state.attempt_number % 100 == 0:
-            log.warning("applier %s: retrying lsn %s (attempt %d): %s", self.client.name,
-                        getattr(retry_state.args[0] if retry_state.args else None, "lsn", "?"),
+            log.warning("applier %s: retrying lsn %d (attempt %d): %s", self.client.name, entry.lsn,
                         retry_state.attempt_number, error)
 
     async def _apply(self, entry: Entry) -> None:
