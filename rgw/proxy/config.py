@@ -6,7 +6,7 @@ the way Envoy rejects a bad bootstrap rather than guessing. Defaults are the saf
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -84,6 +84,7 @@ class Policy:
     write_ack: str = "journal"
 
 
+@functools.lru_cache(maxsize=64)  # asked on every read; a handful of (tier, regions) pairs exist
 def default_chain(tier: str, regions: tuple[str, ...]) -> tuple[str, ...]:
     """The chain a tier gets when the policy names none.
 
@@ -290,12 +291,3 @@ def _check_positive(section: Any, where: str, names: tuple[str, ...]) -> None:
         if getattr(section, name) <= 0:
             raise ConfigError(f"{where}.{name}: must be > 0, got {getattr(section, name)}")
 
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost: the only addresses tests and chaos may target."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -51,14 +51,14 @@ class Operator:
         self._regions = tuple(r.name for r in config.regions)
         self._path = config.data_dir / STATE_FILE
         self.state = self._load()
+        # Effective policies of overridden collections, validated once per change, not per read.
+        self._overridden: dict[str, Policy] = {}
+        self._resolve_overrides()
 
     # -- reading ---------------------------------------------------------------------------
     def policy(self, collection: str) -> Policy:
-        base = self._config.policies.for_collection(collection)
-        override = self.state.policies.get(collection)
-        if override is None:
-            return base
-        return override_policy(base, override.value, set(self._regions), f"override of {collection}")
+        overridden = self._overridden.get(collection)
+        return overridden if overridden is not None else self._config.policies.for_collection(collection)
 
     def chain(self, collection: str) -> tuple[str, ...]:
         policy = self.policy(collection)
@@ -129,8 +129,15 @@ class Operator:
         if region not in self._regions:
             raise ValueError(f"region: no region named {region!r} (have {', '.join(self._regions)})")
 
+    def _resolve_overrides(self) -> None:
+        self._overridden = {
+            collection: override_policy(self._config.policies.for_collection(collection), setting.value,
+                                        set(self._regions), f"override of {collection}")
+            for collection, setting in self.state.policies.items()}
+
     def _changed(self, what: str, by: str) -> None:
         log.warning("operator: %s (by %s)", what, by)
+        self._resolve_overrides()
         self._save()
 
     def _save(self) -> None:

@@ -189,3 +189,26 @@ max_staleness_s = 0.5
             await wait_converged(topo.gateway_url)
             _, _, headers = await query(session, topo, COLLECTION, vectors[0])
             assert headers["X-Gateway-Source"] == "primary"
+
+
+async def test_policy_overrides_apply_at_once_and_bad_ones_change_nothing(gateway: Topology) -> None:
+    url = f"{gateway.gateway_url}/gateway/admin/policies/{COLLECTION}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def effective(session: aiohttp.ClientSession) -> dict:
+        async with session.get(f"{gateway.gateway_url}/gateway/policies/{COLLECTION}") as resp:
+            return orjson.loads(await resp.read())[COLLECTION]
+
+    async with aiohttp.ClientSession() as session:
+        async with session.put(url, json={"tier": "critical", "cache_ttl_s": 30.0}, headers=auth) as resp:
+            assert resp.status == 200
+        described = await effective(session)
+        assert described["policy"]["cache_ttl_s"] == 30.0
+        assert described["chain"] == ["primary", "secondary", "partial", "cache"]  # critical: never lexical
+        async with session.put(url, json={"min_coverage": 3}, headers=auth) as resp:
+            assert resp.status == 400 and "min_coverage" in await resp.text()
+        assert (await effective(session))["policy"]["cache_ttl_s"] == 30.0
+        async with session.put(url, json={"reset": True}, headers=auth) as resp:
+            assert resp.status == 200
+        described = await effective(session)
+        assert described["override"] is None and described["chain"][-1] == "lexical"
