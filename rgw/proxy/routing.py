@@ -59,6 +59,16 @@ def failure_reason(reply: Response) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The regions a read will try, in order: the first `fresh` are caught up, the first `serving` usable."""
+
+    regions: list[RegionClient]
+    fresh: int
+    serving: int
+    required: int  # the LSN a region must have applied to count as fresh
+
+
 class ReadRouter:
     """Sends a read to the best region; on failure the next, and hedges when the first is slow."""
 
@@ -71,28 +81,25 @@ class ReadRouter:
         self._freshness = freshness
 
     async def order_fresh(self, collection: str | None, min_lsn: int,
-                          allowed: frozenset[str] | None = None) -> tuple[list[RegionClient], int]:
+                          allowed: frozenset[str] | None = None) -> Plan:
         """`order`, but when no serving region has caught up yet, first wait briefly for one to.
 
         Read-your-writes should not degrade to a stale answer because the read raced the
         applier by a millisecond; only a region that stays behind makes it stale (and labelled).
         """
-        order, fresh = self.order(collection, min_lsn, allowed)
-        if fresh == 0 and order:
-            now = time.monotonic()
-            serving = [c.name for c in order if self._book.regions[c.name].serves(collection, now)]
-            required = max(min_lsn, self._freshness.required(collection))
-            if serving and await self._freshness.wait_any(serving, required, self._routing.freshness_wait_s):
-                order, fresh = self.order(collection, min_lsn, allowed)
-        return order, fresh
+        plan = self.order(collection, min_lsn, allowed)
+        if plan.fresh == 0 and plan.serving:
+            lagging = [c.name for c in plan.regions[:plan.serving]]
+            if await self._freshness.wait_any(lagging, plan.required, self._routing.freshness_wait_s):
+                plan = self.order(collection, min_lsn, allowed)
+        return plan
 
-    def order(self, collection: str | None, min_lsn: int = 0,
-              allowed: frozenset[str] | None = None) -> tuple[list[RegionClient], int]:
-        """Regions to try, and how many lead the list as fresh and able to serve.
+    def order(self, collection: str | None, min_lsn: int = 0, allowed: frozenset[str] | None = None) -> Plan:
+        """Regions to try: fresh ones first, then serving regions that lag, then the rest.
 
-        Fresh regions (caught up to what reads of this collection require) come first, then
-        serving regions that lag, then the rest: like Envoy's panic mode, when no region looks
-        usable they are all still tried in order, so a stale belief never fails a read.
+        Fresh means caught up to what reads of this collection require. Like Envoy's panic mode,
+        when no region looks usable they are all still tried in order, so a stale belief never
+        fails a read.
         """
         now = time.monotonic()
         required = max(min_lsn, self._freshness.required(collection))
@@ -101,7 +108,7 @@ class ReadRouter:
         fresh = [c for c in serving if self._freshness.applied(c.name) >= required]
         lagging = [c for c in serving if c not in fresh]
         rest = [c for c in candidates if c not in serving]
-        return fresh + lagging + rest, len(fresh)
+        return Plan(fresh + lagging + rest, len(fresh), len(serving), required)
 
     def staleness_s(self, region: str) -> float:
         return self._freshness.staleness_s(region)
@@ -125,10 +132,9 @@ class ReadRouter:
         """
         if collection is not None:
             self._book.watch(collection)
-        if wait_fresh:
-            order, serving = await self.order_fresh(collection, min_lsn, allowed)
-        else:
-            order, serving = self.order(collection, min_lsn, allowed)
+        plan = await self.order_fresh(collection, min_lsn, allowed) if wait_fresh else self.order(
+            collection, min_lsn, allowed)
+        order = plan.regions
         if not order:
             raise NoSourceAvailable([Attempt(",".join(sorted(allowed or ())) or "regions", "none allowed")])
         preferred = preferred or self._preferred
@@ -151,7 +157,7 @@ class ReadRouter:
         try:
             while pending:
                 last_client = next(reversed(pending.values()))[0]
-                can_hedge = routing.hedging and launched < serving
+                can_hedge = routing.hedging and launched < plan.fresh  # hedge only to fresh regions
                 wait = self.hedge_delay(last_client) if can_hedge else deadline - time.monotonic()
                 done, _ = await asyncio.wait(pending, timeout=max(0.0, wait),
                                              return_when=asyncio.FIRST_COMPLETED)
