@@ -27,6 +27,7 @@ from pathlib import Path
 import orjson
 
 from rgw import sample
+from rgw.bench import percentile_ms
 from rgw.proxy.http1 import Pool
 from rgw.topology import local_topology
 
@@ -82,7 +83,7 @@ def stdlib_docstrings(limit: int) -> list[str]:
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    return (round(ordered[len(ordered) // 2] * 1000, 3), round(ordered[int(len(ordered) * 0.99)] * 1000, 3))
+    return percentile_ms(ordered, 0.5), percentile_ms(ordered, 0.99)
 
 
 async def _query(pool: Pool, collection: str, vector: list[float], text: str | None = None,

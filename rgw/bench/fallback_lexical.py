@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from rgw.bench import percentile_ms, progress
 from rgw.fallbacks.lexical import LexicalIndex
 from rgw.fallbacks.lexical_text import analyzer
 from rgw.journal.log import Entry
@@ -137,12 +138,8 @@ def _timed(engine: str, documents: int, queries: list[str], run: Callable[[str],
             break
     latencies.sort()
     n = len(latencies)
-    return Timing(engine, documents, n, round(latencies[n // 2] * 1000, 3),
-                  round(latencies[min(n - 1, int(n * 0.99))] * 1000, 3))
+    return Timing(engine, documents, n, percentile_ms(latencies, 0.5), percentile_ms(latencies, 0.99))
 
-
-def _progress(text: str) -> None:
-    print(f"\r  {text}".ljust(72), end="", file=sys.stderr, flush=True)
 
 
 def _collection_entry(lsn: int, collection: str, op: str = "create_collection") -> Entry:
@@ -164,7 +161,7 @@ def _index_bulk(index: LexicalIndex, corpus: Corpus, docs: int) -> float:
     """Points per second indexed by a rebuild (one commit at the end)."""
     index.apply([_collection_entry(1, COLLECTION)])
     started = time.perf_counter()
-    index.rebuild_from_points(COLLECTION, corpus.documents(docs), lambda n: _progress(f"bulk indexed {n:,}"),
+    index.rebuild_from_points(COLLECTION, corpus.documents(docs), lambda n: progress(f"bulk indexed {n:,}"),
                               as_of=1)
     return docs / (time.perf_counter() - started)
 
@@ -178,7 +175,7 @@ def _index_applied(index: LexicalIndex, corpus: Corpus, docs: int) -> float:
     for entry in _upsert_entries(first, collection, corpus.documents(docs)):
         index.apply([entry])
         if entry.lsn % 10 == 0:
-            _progress(f"applied about {(entry.lsn - first) * APPLY_BATCH:,} of {docs:,}")
+            progress(f"applied about {(entry.lsn - first) * APPLY_BATCH:,} of {docs:,}")
     rate = docs / (time.perf_counter() - started)
     # Dropping it waits for its background merges, which would otherwise compete with the queries timed next.
     index.apply([_collection_entry(index.applied_lsn + 1, collection, "delete_collection")])

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from rgw.bench import percentile_ms, progress
 from rgw.proxy.http1 import Pool
 from rgw.topology import local_topology
 
@@ -46,9 +47,6 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _progress(text: str) -> None:
-    print(f"\r  {text}".ljust(72), end="", file=sys.stderr, flush=True)
-
 
 async def load_collection(pool: Pool, points: int, seed: int) -> None:
     body = orjson.dumps({"vectors": {"size": DIMENSIONS, "distance": "Cosine"}})
@@ -65,7 +63,7 @@ async def load_collection(pool: Pool, points: int, seed: int) -> None:
                                    orjson.dumps(batch, option=orjson.OPT_SERIALIZE_NUMPY))
         if reply.status != 200:
             raise RuntimeError(f"upsert failed: {reply.status} {reply.body[:200]!r}")
-        _progress(f"loading {start + count}/{points} points")
+        progress(f"loading {start + count}/{points} points")
     print(file=sys.stderr)
 
 
@@ -79,7 +77,7 @@ async def wait_indexed(pool: Pool, points: int, timeout: float) -> bool:
     while time.monotonic() < deadline:
         info = await collection_info(pool)
         indexed = info.get("indexed_vectors_count") or 0
-        _progress(f"index building: {indexed}/{points} vectors indexed")
+        progress(f"index building: {indexed}/{points} vectors indexed")
         if indexed >= points:
             print(file=sys.stderr)
             return True
@@ -115,7 +113,7 @@ async def run_phase(pool: Pool, bodies: list[bytes], concurrency: int, total: in
     latencies.sort()
     n = len(latencies)
     return Phase(target=target, concurrency=concurrency, queries=n, seconds=round(elapsed, 3),
-                 p50_ms=round(latencies[n // 2] * 1000, 3), p99_ms=round(latencies[int(n * 0.99)] * 1000, 3),
+                 p50_ms=percentile_ms(latencies, 0.5), p99_ms=percentile_ms(latencies, 0.99),
                  qps=round(n / elapsed, 1),
                  gateway_cpu_us_per_query=None if cpu is None else round(cpu / n * 1e6, 1))
 
@@ -139,7 +137,7 @@ async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: 
         phases = []
         for concurrency in concurrencies:
             for target, pool, pid in (("store", store, None), ("gateway", gateway, gateway_pid)):
-                _progress(f"measuring {target} at concurrency {concurrency}")
+                progress(f"measuring {target} at concurrency {concurrency}")
                 phases.append(await run_phase(pool, bodies, concurrency, queries, target, pid))
         print(file=sys.stderr)
         return phases, {"indexed": indexed, "points_count": info.get("points_count"),

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from rgw.bench import percentile_ms, progress
 from rgw.proxy.http1 import Pool
 from rgw.topology import local_topology
 
@@ -44,9 +45,6 @@ class LagPhase:
     lag_p99_ms: dict[str, float]
     lag_max_ms: dict[str, float]
 
-
-def _progress(text: str) -> None:
-    print(f"\r  {text}".ljust(72), end="", file=sys.stderr, flush=True)
 
 
 def _batch_body(rng: np.random.Generator, first_id: int) -> bytes:
@@ -78,7 +76,7 @@ async def measure_rate(pool: Pool, target: str, points: int, writers: int, wait:
                 raise RuntimeError(f"{target} answered {reply.status}: {reply.body[:200]!r}")
             done += BATCH
             if done % (BATCH * 20) == 0:
-                _progress(f"{target}: {done}/{points} points")
+                progress(f"{target}: {done}/{points} points")
 
     started = time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(writers)))
@@ -99,7 +97,7 @@ async def wait_drained(gateway: Pool, timeout: float = 600) -> float:
     head = orjson.loads(reply.body)["journal"]["head_lsn"]
     while time.monotonic() - started < timeout:
         applied = await _applied(gateway)
-        _progress(f"replication draining: {min(applied.values())}/{head}")
+        progress(f"replication draining: {min(applied.values())}/{head}")
         if min(applied.values()) >= head:
             print(file=sys.stderr)
             return time.monotonic() - started
@@ -147,8 +145,7 @@ async def measure_lag(gateway: Pool, rate: int, seconds: float, first_id: int) -
     await asyncio.gather(paced_writer(), sampler())
 
     def pct(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 1)
+        return percentile_ms(sorted(values), q, digits=1)
 
     return LagPhase(rate, seconds, len(acked_at), {r: pct(v, 0.5) for r, v in lag.items()},
                     {r: pct(v, 0.99) for r, v in lag.items()}, {r: round(max(v) * 1000, 1) for r, v in lag.items()})
@@ -164,7 +161,7 @@ async def measure(topology_ports: tuple[int, int], points: int, writers: int, ra
         phases = [await measure_rate(store, "store (direct, wait=true)", points, writers, True, 10_000_000),
                   await measure_rate(gateway, "gateway (journal ack)", points, writers, False, 0)]
         drain = await wait_drained(gateway)
-        _progress(f"steady load at {rate} points/s for {seconds:.0f}s")
+        progress(f"steady load at {rate} points/s for {seconds:.0f}s")
         lag = await measure_lag(gateway, rate, seconds, 20_000_000)
         print(file=sys.stderr)
         return phases, drain, lag
