@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from rgw import QDRANT_API_VERSION, __version__, envelope
+from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, __version__, envelope
 from rgw.proxy.chain import ReadRequest
 from rgw.proxy.routing import Answer, NoSourceAvailable
 from rgw.qdrant.errors import BadRequest, QdrantError
@@ -67,7 +67,7 @@ def classify(method: str, raw_path: str) -> tuple[str | None, str | None]:
     return (op, collection) if op else (None, None)
 
 
-MAX_BODY_BYTES = 32 * 1024 * 1024  # Qdrant's default service.max_request_size_mb
+MAX_BODY_BYTES = QDRANT_MAX_REQUEST_BYTES
 
 
 class Writer(Protocol):

@@ -18,14 +18,14 @@ import orjson
 import uvloop
 from aiohttp import web
 
-from rgw import QDRANT_API_VERSION, envelope
+from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, envelope
 from rgw.qdrant.errors import QdrantError, Unsupported
 from rgw.store import collections_api, points_api
 from rgw.store.api import STORE, Handler, Store, api, store_of
 from rgw.store.optimize import IndexBuilder, index_threshold
 from rgw.store.registry import Registry
 
-MAX_BODY_BYTES = 32 * 1024 * 1024  # Qdrant's default max_request_size_mb
+MAX_BODY_BYTES = QDRANT_MAX_REQUEST_BYTES
 FLUSH_INTERVAL_SECONDS = 5.0  # Qdrant's default optimizers.flush_interval_sec
 
 # Qdrant endpoints this store does not implement: they answer 501 naming the feature rather
