@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from rgw.proxy.admin import TOKEN_ENV, admin_token
+from rgw.proxy.status import fetch
 
 
 def admin_call(gateway_url: str, method: str, path: str, body: Any | None = None, as_json: bool = False,
@@ -53,12 +54,10 @@ def reindex_lexical(gateway_url: str, collection: str, region: str, as_json: boo
         return code
     job: Any = None
     while time.monotonic() - started < timeout_s:
-        try:
-            with urllib.request.urlopen(gateway_url.rstrip("/") + "/gateway/status", timeout=10) as resp:
-                job = orjson.loads(resp.read())["lexical"]["reindex"].get(collection)
-        except (urllib.error.URLError, OSError) as exc:
-            print(f"rgw: lost the gateway while reindexing: {exc}", file=sys.stderr)
+        status = fetch(gateway_url.rstrip("/") + "/gateway/status", timeout=10)
+        if status is None:
             return 1
+        job = status["lexical"]["reindex"].get(collection)
         if isinstance(job, str) or (isinstance(job, dict) and job["done"]):
             break
         if isinstance(job, dict):

@@ -186,9 +186,10 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def _fetch(url: str) -> dict[str, Any] | None:
+def fetch(url: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """GET a gateway JSON document; None (said on stderr) when the gateway cannot be reached."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return orjson.loads(resp.read())
     except (urllib.error.URLError, OSError) as exc:
         print(f"rgw: cannot reach the gateway at {url}: {exc}", file=sys.stderr)
@@ -196,7 +197,7 @@ def _fetch(url: str) -> dict[str, Any] | None:
 
 
 def print_status(gateway_url: str, as_json: bool = False) -> int:
-    status = _fetch(gateway_url.rstrip("/") + "/gateway/status")
+    status = fetch(gateway_url.rstrip("/") + "/gateway/status")
     if status is None:
         return 1
     print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode() if as_json else render(status))
@@ -205,7 +206,7 @@ def print_status(gateway_url: str, as_json: bool = False) -> int:
 
 def print_policies(gateway_url: str, collection: str | None, as_json: bool = False) -> int:
     path = f"/gateway/policies/{collection}" if collection else "/gateway/policies"
-    described = _fetch(gateway_url.rstrip("/") + path)
+    described = fetch(gateway_url.rstrip("/") + path)
     if described is None:
         return 1
     if as_json:
