@@ -128,8 +128,30 @@ def _own_parser(key: tuple[str, str], argv: list[str]) -> int:
 
 
 def _gateway_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gateway", default=DEFAULT_GATEWAY, help=f"gateway URL (default {DEFAULT_GATEWAY})")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--gateway", help=f"gateway URL (default {DEFAULT_GATEWAY})")
+    target.add_argument("--config", help="the gateway's TOML configuration (its address and admin token)")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _resolve_gateway(args: argparse.Namespace) -> None:
+    """Operator commands take --gateway URL or --config FILE; both end as a URL (and a token)."""
+    import os
+
+    from rgw.proxy.admin import TOKEN_ENV
+    from rgw.proxy.config import ConfigError, load_config
+
+    if getattr(args, "config", None) and "gateway" in args:
+        try:
+            config = load_config(args.config)
+        except (ConfigError, OSError) as exc:
+            raise SystemExit(f"rgw: invalid config {args.config}: {exc}") from None
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(config.host, config.host)
+        args.gateway = f"http://[{host}]:{config.port}" if ":" in host else f"http://{host}:{config.port}"
+        if config.admin_token:
+            os.environ.setdefault(TOKEN_ENV, config.admin_token)
+    elif "gateway" in args and args.gateway is None:
+        args.gateway = DEFAULT_GATEWAY
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lexical-docs", type=int, default=1_000_000, help="corpus size for lexical speed")
     p.add_argument("--json", action="store_true")
 
+    from rgw.backup.cli import register as register_backup_commands
+
+    register_backup_commands(command, _gateway_args)
+
     chaos = command("chaos", lambda a: 2, "Fault injection.").add_subparsers(dest="chaos", required=True)
     for name, text in (("proxy", "TCP fault proxy: serve, add/remove faults, down/up, list."),
                        ("run", "Run a chaos scenario under load and print its scorecard."),
@@ -240,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) >= 2 and (argv[0], argv[1]) in OWN_PARSERS:
         return _own_parser((argv[0], argv[1]), argv[2:])
     args = build_parser().parse_args(argv)
+    _resolve_gateway(args)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -5,6 +5,9 @@ for as long as it takes: a region that is down accumulates lag and catches up by
 A region that permanently rejects an entry (4xx) is marked diverged and the entry goes to the
 dead-letter list, shown in status; the applier then moves on, so one bad entry does not
 freeze replication of everything after it.
+
+A collection can be held on a region (for a backup or a restore): the applier passes over its
+entries, and whoever holds it replays them (`rgw.journal.holds`) before letting go.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ APPLY_TIMEOUT_S = 10.0
 
 class TransientFailure(Exception):
     """The region could not take the entry right now; it will be retried."""
+
+
+class Rejected(Exception):
+    """The region refused the entry for good (a 4xx other than 429)."""
 
 
 @dataclass
@@ -66,6 +73,9 @@ class RegionApplier:
         self._running = asyncio.Event()
         self._running.set()
         self._since_memo: tuple[int, float | None] = (0, None)
+        self.held: dict[str, int] = {}  # collection -> LSN its copy in this region stopped at
+        # Taken around each entry, so a holder can act between two entries.
+        self.between_entries = asyncio.Lock()
 
     @property
     def consumer(self) -> str:
@@ -142,9 +152,11 @@ class RegionApplier:
             for entry in entries:
                 if not self._running.is_set():
                     break
-                self.state.working_since = entry.at
-                await self._apply_with_retries(entry)
-                self._advance(entry.lsn)
+                async with self.between_entries:
+                    if entry.collection not in self.held:
+                        self.state.working_since = entry.at
+                        await self.apply(entry)
+                    self._advance(entry.lsn)
             await self.journal.save_cursor(self.consumer, self.state.applied)
 
     def _advance(self, lsn: int) -> None:
@@ -156,7 +168,15 @@ class RegionApplier:
             if not future.done():
                 future.set_result(None)
 
-    async def _apply_with_retries(self, entry: Entry) -> None:
+    async def apply(self, entry: Entry) -> None:
+        """Apply one entry, retrying transient failures; a rejection is dead-lettered."""
+        try:
+            await self.apply_or_raise(entry)
+        except Rejected as exc:
+            await self._dead_letter(entry, str(exc))
+
+    async def apply_or_raise(self, entry: Entry) -> None:
+        """Apply one entry, retrying transient failures for as long as it takes; raises Rejected."""
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type(TransientFailure),
             wait=tenacity.wait_exponential_jitter(initial=0.05, max=0.5),
@@ -188,7 +208,7 @@ class RegionApplier:
         message = f"HTTP {reply.status}: {error_message(reply.body)}"
         if reply.status >= 500 or reply.status == 429:
             raise TransientFailure(message)
-        await self._dead_letter(entry, message)
+        raise Rejected(message)
 
     async def _dead_letter(self, entry: Entry, message: str) -> None:
         state = self.state

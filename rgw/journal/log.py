@@ -68,6 +68,7 @@ class Journal(Protocol):
     """What the gateway needs from a write log, whatever engine keeps it."""
 
     head: int  # LSN of the newest entry, 0 when empty
+    oldest: int  # LSN of the oldest retained entry (head + 1 when none is retained)
 
     async def append(self, item: Pending) -> Entry: ...
     async def read(self, after: int, limit: int) -> list[Entry]: ...
@@ -75,8 +76,11 @@ class Journal(Protocol):
     async def wait_beyond(self, lsn: int, timeout: float) -> bool: ...
     async def save_cursor(self, consumer: str, lsn: int) -> None: ...
     def cursor(self, consumer: str) -> int: ...
+    def cursors(self, prefix: str) -> dict[str, int]: ...
+    async def drop_cursor(self, consumer: str) -> None: ...
     async def add_dead_letter(self, letter: DeadLetter) -> None: ...
     def dead_letters(self, region: str | None = None) -> list[DeadLetter]: ...
+    async def drop_dead_letters(self, region: str, lsns: set[int]) -> None: ...
     async def trim(self, below: int) -> int: ...
     def stats(self) -> dict[str, float | int]: ...
     def entry_time(self, lsn: int) -> float | None: ...
@@ -265,6 +269,15 @@ class SqliteJournal:
         self._cursors[consumer] = lsn
         await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._write_cursor, consumer, lsn)
 
+    def cursors(self, prefix: str) -> dict[str, int]:
+        return {name: lsn for name, lsn in self._cursors.items() if name.startswith(prefix)}
+
+    async def drop_cursor(self, consumer: str) -> None:
+        self._cursors.pop(consumer, None)
+        await asyncio.get_running_loop().run_in_executor(
+            self._writer_thread, lambda: self._connection().execute("DELETE FROM cursors WHERE consumer = ?",
+                                                                    (consumer,)))
+
     def _write_cursor(self, consumer: str, lsn: int) -> None:
         self._connection().execute(
             "INSERT INTO cursors VALUES (?, ?) ON CONFLICT(consumer) DO UPDATE SET lsn = excluded.lsn",
@@ -279,6 +292,13 @@ class SqliteJournal:
 
     def dead_letters(self, region: str | None = None) -> list[DeadLetter]:
         return [d for d in self._dead if region is None or d.region == region]
+
+    async def drop_dead_letters(self, region: str, lsns: set[int]) -> None:
+        """Forget dead letters whose effect is now in the region (it was restored or rebuilt)."""
+        self._dead = [d for d in self._dead if not (d.region == region and d.lsn in lsns)]
+        await asyncio.get_running_loop().run_in_executor(
+            self._writer_thread, lambda: self._connection().executemany(
+                "DELETE FROM dead_letters WHERE region = ? AND lsn = ?", [(region, lsn) for lsn in lsns]))
 
     async def trim(self, below: int) -> int:
         """Drop entries with LSN < below; returns how many went. Callers decide what is safe."""

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rgw.journal.applier import RegionApplier
-from rgw.journal.log import Journal
+from rgw.journal.holds import Holds
+from rgw.journal.log import DeadLetter, Journal
 from rgw.proxy.upstream import RegionClient
 
 log = logging.getLogger("rgw.replication")
@@ -24,6 +25,7 @@ class Replication:
     def __init__(self, journal: Journal, clients: list[RegionClient]) -> None:
         self.journal = journal
         self.appliers = {c.name: RegionApplier(c, journal) for c in clients}
+        self.holds = Holds(journal, self.appliers)
         self._visible: dict[str, int] = {}
         self._other_consumers: dict[str, Callable[[], int]] = {}
         # After a restart we cannot know which earlier writes clients waited for: require all.
@@ -36,7 +38,11 @@ class Replication:
     async def stop(self) -> None:
         await asyncio.gather(*(a.stop() for a in self.appliers.values()))
 
-    def applied(self, region: str) -> int:
+    def applied(self, region: str, collection: str | None = None) -> int:
+        if collection is not None:
+            held_at = self.holds.position(region, collection)
+            if held_at is not None:
+                return held_at
         return self.appliers[region].applied
 
     def required(self, collection: str | None) -> int:
@@ -59,6 +65,26 @@ class Replication:
         results = await asyncio.gather(*(self.appliers[r].wait_applied(lsn, timeout) for r in regions))
         return [r for r, ok in zip(regions, results, strict=True) if ok]
 
+    async def dead_letters_for(self, region: str, collection: str) -> list[DeadLetter]:
+        """The region's dead letters that were writes to `collection` (as far as the journal still says)."""
+        found = []
+        for letter in self.journal.dead_letters(region):
+            page = await self.journal.read(letter.lsn - 1, 1)
+            if page and page[0].lsn == letter.lsn and page[0].collection == collection:
+                found.append(letter)
+        return found
+
+    async def resolve_dead_letters(self, region: str, collection: str, upto: int) -> int:
+        """Forget the region's dead letters for `collection` up to `upto`, once a restore or rebuild has
+        put their effect there; the region stops showing as diverged when none is left."""
+        resolved = {d.lsn for d in await self.dead_letters_for(region, collection) if d.lsn <= upto}
+        if resolved:
+            await self.journal.drop_dead_letters(region, resolved)
+        state = self.appliers[region].state
+        if not self.journal.dead_letters(region):
+            state.diverged, state.diverged_reason = False, None
+        return len(resolved)
+
     def add_consumer(self, name: str, applied: Callable[[], int]) -> None:
         """Another reader of the journal (lexical index, backups) whose unread entries must be kept."""
         self._other_consumers[name] = applied
@@ -66,7 +92,8 @@ class Replication:
     def trim_floor(self) -> int:
         """The lowest LSN the journal must keep: nothing a region or other consumer has not applied may go."""
         positions = [a.applied for a in self.appliers.values()] + [f() for f in self._other_consumers.values()]
-        return min(positions) + 1
+        held = self.holds.floor()
+        return min(positions + ([] if held is None else [held])) + 1
 
     async def trim(self, below: int) -> tuple[int, int]:
         """Trim the journal below `below`, never past the trim floor; returns (trimmed_below, removed)."""
@@ -99,6 +126,7 @@ class Replication:
                 "lag_entries": applier.lag_entries(),
                 "lag_seconds": round(applier.lag_seconds(), 3),
                 "paused": applier.paused,
+                "held": dict(applier.held),
                 "diverged": state.diverged,
                 "diverged_reason": state.diverged_reason,
                 "retries": state.retries,

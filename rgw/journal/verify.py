@@ -277,9 +277,14 @@ async def count_points(client: RegionClient, collection: str) -> int | None:
     return int(result["count"]) if status == 200 else None
 
 
-async def scan(client: RegionClient, collection: str, tick: Callable[[int], None]) -> dict[PointId, bytes] | None:
-    """id -> digest for every point of the collection there; None when it has no such collection."""
-    digests: dict[PointId, bytes] = {}
+def whole_digest(point: dict[str, Any]) -> bytes:
+    return point_digest(point.get("payload"), point.get("vector"))
+
+
+async def scan(client: RegionClient, collection: str, tick: Callable[[int], None],
+               digest: Callable[[dict[str, Any]], Any] = whole_digest) -> dict[PointId, Any] | None:
+    """id -> digest of every point of the collection there; None when it has no such collection."""
+    digests: dict[PointId, Any] = {}
     offset: Any = None
     path = _collection_path(collection, "/points/scroll")
     while True:
@@ -292,7 +297,7 @@ async def scan(client: RegionClient, collection: str, tick: Callable[[int], None
         if status != 200:
             raise ScanFailed(f"scroll answered HTTP {status}: {result}")
         for point in result["points"]:
-            digests[point_key(point["id"])] = point_digest(point.get("payload"), point.get("vector"))
+            digests[point_key(point["id"])] = digest(point)
         tick(len(result["points"]))
         offset = result.get("next_page_offset")
         if offset is None:

@@ -10,30 +10,40 @@ from typing import Any
 
 import orjson
 
+from rgw.envelope import error_message
 from rgw.proxy.admin import TOKEN_ENV, admin_token
 from rgw.proxy.status import fetch
 
 
-def admin_call(gateway_url: str, method: str, path: str, body: Any | None = None, as_json: bool = False,
-               quiet: bool = False) -> int:
+class AdminError(Exception):
+    """The gateway could not be reached, or refused the call; the message says which and why."""
+
+
+def admin_request(gateway_url: str, method: str, path: str, body: Any | None = None, timeout: float = 30) -> Any:
+    """One authenticated admin call; its `result`."""
     token = admin_token(None)
     if token is None:
-        print(f"rgw: set {TOKEN_ENV} to the gateway's admin token", file=sys.stderr)
-        return 2
+        raise AdminError(f"set {TOKEN_ENV} to the gateway's admin token (or give --config with gateway.admin_token)")
     request = urllib.request.Request(
         gateway_url.rstrip("/") + path, method=method, data=None if body is None else orjson.dumps(body),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             payload = orjson.loads(resp.read())
     except urllib.error.HTTPError as exc:
-        detail = exc.read()[:500].decode("utf-8", "replace")
-        print(f"rgw: gateway answered {exc.code}: {detail}", file=sys.stderr)
-        return 1
+        raise AdminError(f"gateway answered {exc.code}: {error_message(exc.read()[:2000])}") from None
     except (urllib.error.URLError, OSError) as exc:
-        print(f"rgw: cannot reach the gateway at {gateway_url}: {exc}", file=sys.stderr)
+        raise AdminError(f"cannot reach the gateway at {gateway_url}: {exc}") from None
+    return payload.get("result", payload)
+
+
+def admin_call(gateway_url: str, method: str, path: str, body: Any | None = None, as_json: bool = False,
+               quiet: bool = False) -> int:
+    try:
+        result = admin_request(gateway_url, method, path, body)
+    except AdminError as exc:
+        print(f"rgw: {exc}", file=sys.stderr)
         return 1
-    result = payload.get("result", payload)
     if quiet:
         return 0
     if as_json:

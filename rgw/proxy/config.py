@@ -82,6 +82,19 @@ class Policy:
     max_staleness_s: float = 30.0
     text_field: str = "text"
     write_ack: str = "journal"
+    backup_interval_s: float | None = None  # None: the tier's cadence; 0: no scheduled backups
+    backup_keep: int | None = None  # bundles kept per collection; None: the tier's
+
+    def backup_schedule(self) -> tuple[float, int]:
+        """(seconds between scheduled backups, 0 for none; bundles kept), tier defaults filled in."""
+        interval, keep = BACKUP_SCHEDULES[self.tier]
+        return (interval if self.backup_interval_s is None else self.backup_interval_s,
+                keep if self.backup_keep is None else self.backup_keep)
+
+
+# Per tier: hourly for critical data, daily for standard, none for best-effort (rebuildable).
+BACKUP_SCHEDULES = {"critical": (3600.0, 48), "standard": (86400.0, 7), "best-effort": (0.0, 3)}
+_OPTIONAL_FIELD_TYPES: dict[str, type] = {"backup_interval_s": float, "backup_keep": int}
 
 
 @functools.lru_cache(maxsize=64)  # asked on every read; a handful of (tier, regions) pairs exist
@@ -232,7 +245,8 @@ def _policy(value: Any, where: str, base: Policy, region_names: set[str]) -> Pol
                     raise ConfigError(f"{where}.chain: unknown source {source!r} (allowed: {allowed})")
             kwargs["chain"] = tuple(chain)
         else:
-            kwargs[f.name] = _typed(value, where, f.name, type(getattr(base, f.name)), None)
+            expected = _OPTIONAL_FIELD_TYPES.get(f.name) or type(getattr(base, f.name))
+            kwargs[f.name] = _typed(value, where, f.name, expected, None)
     policy = Policy(**{**base.__dict__, **kwargs})
     if policy.tier not in TIERS:
         raise ConfigError(f"{where}.tier: expected one of {TIERS}, got {policy.tier!r}")
@@ -243,6 +257,10 @@ def _policy(value: Any, where: str, base: Policy, region_names: set[str]) -> Pol
     for name in ("cache_ttl_s", "stale_if_error_s", "max_staleness_s"):
         if getattr(policy, name) < 0:
             raise ConfigError(f"{where}.{name}: must be >= 0")
+    if policy.backup_interval_s is not None and policy.backup_interval_s < 0:
+        raise ConfigError(f"{where}.backup_interval_s: must be >= 0 (0 turns scheduled backups off)")
+    if policy.backup_keep is not None and policy.backup_keep < 1:
+        raise ConfigError(f"{where}.backup_keep: must be >= 1")
     return policy
 
 

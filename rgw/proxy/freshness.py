@@ -6,8 +6,9 @@ from typing import Protocol
 
 
 class Freshness(Protocol):
-    def applied(self, region: str) -> int:
-        """The LSN up to which `region` has applied every journaled write."""
+    def applied(self, region: str, collection: str | None = None) -> int:
+        """The LSN up to which `region` has applied every journaled write (to `collection`, when given:
+        a collection held back on a region for a backup or restore trails the region's applier)."""
         ...
 
     def required(self, collection: str | None) -> int:

@@ -105,7 +105,7 @@ class ReadRouter:
         required = max(min_lsn, self._freshness.required(collection))
         candidates = self._clients if allowed is None else [c for c in self._clients if c.name in allowed]
         serving = [c for c in candidates if self._book.regions[c.name].serves(collection, now)]
-        fresh = [c for c in serving if self._freshness.applied(c.name) >= required]
+        fresh = [c for c in serving if self._freshness.applied(c.name, collection) >= required]
         lagging = [c for c in serving if c not in fresh]
         rest = [c for c in candidates if c not in serving]
         return Plan(fresh + lagging + rest, len(fresh), len(serving), required)

@@ -9,6 +9,11 @@ import time
 import uvloop
 from aiohttp import web
 
+from rgw.backup.api import add_backup_routes
+from rgw.backup.bundle import BundleStore
+from rgw.backup.jobs import Jobs
+from rgw.backup.parts import Parts
+from rgw.backup.service import BackupService
 from rgw.fallbacks.cache import ResultCache
 from rgw.fallbacks.lexical import LexicalIndex
 from rgw.fallbacks.lexical_feed import LexicalFeeder
@@ -46,6 +51,10 @@ class Gateway:
         self.lexical_feeder = LexicalFeeder(self.journal, self.lexical)
         self.replication.add_consumer("lexical", lambda: self.lexical_feeder.applied)
         self.reindex_jobs: dict[str, RebuildProgress | str] = {}
+        self.backups = BackupService(Parts(
+            {c.name: c for c in self.clients}, self.journal, self.replication, self.operator, self.book,
+            BundleStore(config.data_dir / "backups"), Jobs(), config.data_dir))
+        self.replication.add_consumer("backups", self.backups.journal_position)
         self._background: set[asyncio.Task[None]] = set()
         self.regions = ReadRouter(self.clients, self.book, config.routing, self.replication)
         self.reader = ChainRouter(self.regions, self.operator, self.cache, self.book,
@@ -78,10 +87,12 @@ class Gateway:
         self.checker.start()
         self.replication.start()
         self.lexical_feeder.start()
+        self.backups.start()
         log.info("journal at lsn %d; regions applied: %s", self.journal.head,
                  ", ".join(f"{c.name}={self.replication.applied(c.name)}" for c in self.clients))
 
     async def close(self) -> None:
+        await self.backups.stop()
         await self.lexical_feeder.stop()
         self.lexical.close()
         await self.replication.stop()
@@ -97,6 +108,7 @@ async def build_app(config: GatewayConfig) -> web.Application:
     gateway = Gateway(config)
     status.add_status_route(app, gateway)
     admin.add_admin_routes(app, gateway, admin.admin_token(config.admin_token))
+    add_backup_routes(app, gateway.backups, admin.admin_token(config.admin_token))
     api.add_routes(app, gateway.reader, gateway.writer)
 
     async def on_startup(app: web.Application) -> None:

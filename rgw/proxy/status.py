@@ -71,6 +71,7 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
             "reindex": {name: job if isinstance(job, str) else asdict(job)
                         for name, job in gateway.reindex_jobs.items()},
         },
+        "backups": gateway.backups.status(),
     }
 
 
@@ -125,7 +126,7 @@ def render(status: dict[str, Any]) -> str:
         if rep["diverged"]:
             lines.append(f"  {r['name']} diverged: {rep['diverged_reason']} "
                          f"({rep['dead_letters_total']} dead letters)")
-    lines += _operator_lines(status)
+    lines += _operator_lines(status) + _backup_lines(status)
     lexical = status["lexical"]
     lines.append(f"lexical: applied lsn {lexical['applied_lsn']} (lag {lexical['lag_entries']} entries, "
                  f"{lexical['lag_seconds']:.1f}s); " + ", ".join(
@@ -179,6 +180,30 @@ def _operator_lines(status: dict[str, Any]) -> list[str]:
     for collection, setting in sorted(state["policies"].items()):
         lines.append(f"  {collection}: policy overridden {setting['value']} {_since(setting)}")
     return ["", "operator overrides:", *lines] if lines else []
+
+
+def _backup_lines(status: dict[str, Any]) -> list[str]:
+    """Jobs under way or just finished, restores waiting for an operator, and what bundles exist."""
+    backups = status.get("backups") or {}
+    lines = []
+    for job in backups.get("jobs", []):
+        if job["state"] == "running":
+            total = f"/{job['total']}" if job["total"] else ""
+            eta = f", ETA {job['eta_s']:.0f}s" if job["eta_s"] is not None else ""
+            lines.append(f"  {job['kind']} {job['collection']} on {job['region']}: {job['phase']} "
+                         f"{job['done']}{total} {job['unit']}{eta}")
+        elif job["state"] == "failed":
+            lines.append(f"  {job['kind']} {job['collection']} on {job['region']}: FAILED: {job['error']}")
+    for plan in backups.get("interrupted_restores", []):
+        lines.append(f"  {plan['target']} on {plan['region']}: restore interrupted in {plan['phase']} "
+                     "(rgw restore --resume or --rollback)")
+    for region, held in sorted((r["name"], r["replication"].get("held") or {}) for r in status["regions"]):
+        for collection, lsn in sorted(held.items()):
+            lines.append(f"  {collection} on {region}: held at lsn {lsn} (backup or restore)")
+    for collection, info in sorted(backups.get("bundles", {}).items()):
+        lines.append(f"  {collection}: {info['count']} bundle(s), newest {info['newest']} "
+                     f"({info['newest_age_s']:.0f}s old, lsn {info['newest_lsn']})")
+    return ["", "backups:", *lines] if lines else []
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
