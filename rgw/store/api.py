@@ -13,10 +13,12 @@ from typing import Any
 from aiohttp import web
 
 from rgw import envelope
+from rgw.qdrant.errors import NotFound
 from rgw.qdrant.fields import parse_body
 from rgw.store.collection import Collection
 from rgw.store.optimize import IndexBuilder
 from rgw.store.registry import Registry
+from rgw.store.snapshots import Snapshots
 from rgw.store.writes import Write
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -27,6 +29,7 @@ class Store:
     name: str
     registry: Registry
     builder: IndexBuilder
+    snapshots: Snapshots
     log: logging.Logger
 
 
@@ -60,6 +63,14 @@ async def json_body(request: web.Request) -> Any:
 async def apply(request: web.Request, collection: Collection, writes: list[Write]) -> list[dict[str, Any]]:
     """Apply writes and answer Qdrant's UpdateResult for each. Writes are applied (and in the
     engine's WAL) before we answer, so `wait=false` gets the same `completed` as `wait=true`."""
-    ids = await collection.write(writes)
-    store_of(request).builder.poke()
+    store = store_of(request)
+    try:
+        ids = await collection.write(writes)
+    except NotFound:
+        # Replaced (snapshot recovery) while this write waited: it goes to the new collection.
+        current = await store.registry.settled(collection.name) if collection.closed else None
+        if current is None or current is collection:
+            raise
+        ids = await current.write(writes)
+    store.builder.poke()
     return [{"operation_id": op_id, "status": "completed"} for op_id in ids]

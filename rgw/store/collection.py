@@ -138,6 +138,29 @@ class Collection:
                 self.shard.flush()
                 self.shard.close()
 
+    async def stop_writes(self) -> None:
+        """Flush and refuse further writes (as if deleted) while reads go on: the collection is
+        about to be replaced (snapshot recovery). `discard` finishes the job."""
+        async with self.lock:
+            if not self.closed:
+                with engine_errors():
+                    self.shard.flush()
+                self.closed = True
+
+    def discard(self) -> None:
+        """Close the shard of a collection replaced after `stop_writes`; its directory has moved,
+        so a failure to write anything on the way out is of no consequence."""
+        with contextlib.suppress(Exception):
+            self.shard.close()
+
+    @staticmethod
+    def assemble(root: Path, shard: Path, generation: int, next_op_id: int) -> None:
+        """Turn `root` (holding collection.json) and a shard directory into a collection directory
+        whose live generation is `generation` and whose operation ids start at `next_op_id`."""
+        shard.rename(root / generation_dir(generation))
+        atomic_write(root / OPS_FILE, str(next_op_id).encode())
+        atomic_write(root / CURRENT_FILE, generation_dir(generation).encode())
+
     @property
     def live_path(self) -> Path:
         return self.root / generation_dir(self.generation)
@@ -241,19 +264,25 @@ class Collection:
         stored = info.points_count * (len(self.spec.dense) + len(self.spec.sparse))
         return max(0, stored - info.indexed_vectors_count) // len(self.spec.dense)
 
-    async def begin_snapshot(self) -> Snapshot:
-        """Copy the flushed live shard to the next generation and start recording writes.
-
-        Holds the write lock for the flush and copy only; reads go on meanwhile.
-        """
+    async def copy_live(self, dest: Path) -> None:
+        """Copy the live shard, flushed, to `dest`: the copy holds every write acknowledged before
+        the call. Holds the write lock for the flush and copy only; reads go on meanwhile."""
         async with self.lock:
-            if self.closed:
-                raise collection_missing(self.name)
-            with engine_errors():
-                self.shard.flush()
-            self.dirty = False
+            await self._copy_live_locked(dest)
+
+    async def _copy_live_locked(self, dest: Path) -> None:
+        if self.closed:
+            raise collection_missing(self.name)
+        with engine_errors():
+            self.shard.flush()
+        self.dirty = False
+        await asyncio.to_thread(_copy_tree, self.live_path, dest)
+
+    async def begin_snapshot(self) -> Snapshot:
+        """Copy the flushed live shard to the next generation and start recording writes."""
+        async with self.lock:
             snapshot = Snapshot(self.generation + 1, self.root / generation_dir(self.generation + 1))
-            await asyncio.to_thread(_copy_tree, self.live_path, snapshot.path)
+            await self._copy_live_locked(snapshot.path)
             self.snapshot = snapshot
             self.unindexed = 0
             return snapshot

@@ -113,6 +113,16 @@ class IndexBuilder:
             self._cancelled = True
             self._kill_child()
 
+    async def halt(self, collection: Collection, timeout: float = 60.0) -> None:
+        """Cancel a build of `collection` and wait until it has cleaned up after itself (the copy
+        it worked on is gone and the child is dead), so the collection's directory can move."""
+        self.cancel(collection)
+        deadline = time.monotonic() + timeout
+        while self._building is collection and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._building is collection:
+            raise TimeoutError(f"the index build of {collection.name} did not stop within {timeout:.0f}s")
+
     async def stop(self) -> None:
         """Kill any running build (shutdown). The copy it worked on is removed at next startup."""
         self._kill_child()

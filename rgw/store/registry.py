@@ -3,6 +3,11 @@
 A collection is built in `DATA/staging/` and published into `DATA/collections/` by one rename;
 deletion renames it into `DATA/trash/` before removing it. A crash at any point leaves either
 the whole collection or none of it; startup empties staging and trash.
+
+Replacing a collection (snapshot recovery) cannot be one rename, since rename does not replace a
+non-empty directory. The complete new directory is first renamed into `DATA/replacing/<name>`:
+that is the commit point. Then the old directory goes to trash and the new one into place; startup
+finishes any replacement a crash interrupted, so a crash leaves the old collection or the new one.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import asyncio
 import logging
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,10 +58,17 @@ class Registry:
     def trash_dir(self) -> Path:
         return self.data_dir / "trash"
 
+    @property
+    def replacing_dir(self) -> Path:
+        return self.data_dir / "replacing"
+
     async def load(self) -> None:
         """Open every published collection; a broken one is logged and skipped, not fatal."""
-        for path in (self.collections_dir, self.staging_dir, self.trash_dir):
+        for path in (self.collections_dir, self.staging_dir, self.trash_dir, self.replacing_dir):
             path.mkdir(parents=True, exist_ok=True)
+        for pending in sorted(self.replacing_dir.iterdir()):
+            self.log.info("finishing the replacement of collection %s interrupted by a crash", pending.name)
+            await asyncio.to_thread(self._swap_in, pending.name)
         await asyncio.to_thread(_empty, self.staging_dir)
         await asyncio.to_thread(_empty, self.trash_dir)
         for path in sorted(self.collections_dir.iterdir()):
@@ -115,6 +127,58 @@ class Registry:
             await asyncio.to_thread(rename_durably, collection.root, doomed)
             await asyncio.to_thread(shutil.rmtree, doomed, True)
             return True
+
+    async def replace(self, name: str, staged: Path, shard: Path,
+                      retire: Callable[[Collection], Awaitable[None]]) -> None:
+        """Publish `staged` (collection.json, and the shard in `shard`) as collection `name`,
+        replacing an existing one or creating it.
+
+        `retire` stops writes to and index builds of the old collection; reads keep going to it
+        until the new one is open, so a reader sees the old collection or the new one, never none.
+        """
+        check_name(name)
+        self._check_ready()
+        async with self._lock:
+            old = self._collections.get(name)
+            generation, next_op_id = 1, 0
+            try:
+                if old is not None:
+                    await retire(old)
+                    # A new generation number: the old engine, closed below, must not find its
+                    # own paths inside the new directory.
+                    generation, next_op_id = old.generation + 1, old.op_ids.next_id
+                await asyncio.to_thread(Collection.assemble, staged, shard, generation, next_op_id)
+                await asyncio.to_thread(publish_dir, staged, self.replacing_dir / name)
+            except Exception:
+                if old is not None:
+                    old.closed = False  # nothing was published: the old collection stays as it was
+                raise
+            doomed = await asyncio.to_thread(self._swap_in, name)
+            try:
+                self._collections[name] = await asyncio.to_thread(Collection.open, self.collections_dir / name)
+            except Exception:
+                self._collections.pop(name, None)  # published but unloadable: as after a restart
+                raise
+            finally:
+                if old is not None:
+                    old.discard()
+        if doomed is not None:
+            await asyncio.to_thread(shutil.rmtree, doomed, True)
+
+    def _swap_in(self, name: str) -> Path | None:
+        """Move the old collection `name` (if any) to trash and `replacing/<name>` into its place;
+        returns where the old one went. Idempotent after a crash part way through."""
+        final, doomed = self.collections_dir / name, None
+        if final.exists():
+            doomed = self.trash_dir / uuid.uuid4().hex
+            rename_durably(final, doomed)
+        rename_durably(self.replacing_dir / name, final)
+        return doomed
+
+    async def settled(self, name: str) -> Collection | None:
+        """Collection `name` once no create, delete or replacement is under way."""
+        async with self._lock:
+            return self._collections.get(name)
 
     async def close(self) -> None:
         for collection in self:

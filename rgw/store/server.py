@@ -20,10 +20,11 @@ from aiohttp import web
 
 from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, envelope
 from rgw.qdrant.errors import QdrantError, Unsupported
-from rgw.store import collections_api, points_api
+from rgw.store import collections_api, points_api, snapshots_api
 from rgw.store.api import STORE, Handler, Store, api, store_of
 from rgw.store.optimize import IndexBuilder, index_threshold
 from rgw.store.registry import Registry
+from rgw.store.snapshots import Snapshots
 
 MAX_BODY_BYTES = QDRANT_MAX_REQUEST_BYTES
 FLUSH_INTERVAL_SECONDS = 5.0  # Qdrant's default optimizers.flush_interval_sec
@@ -44,16 +45,10 @@ UNSUPPORTED: list[tuple[str, str, str]] = [
     ("POST", "/collections/{name}/points/recommend/groups", "points/recommend"),
     ("POST", "/collections/{name}/points/discover", "points/discover"),
     ("POST", "/collections/{name}/points/discover/batch", "points/discover"),
-    ("GET", "/collections/{name}/snapshots", "snapshots"),
-    ("POST", "/collections/{name}/snapshots", "snapshots"),
-    ("POST", "/collections/{name}/snapshots/upload", "snapshots"),
-    ("PUT", "/collections/{name}/snapshots/recover", "snapshots"),
-    ("GET", "/collections/{name}/snapshots/{snapshot}", "snapshots"),
-    ("DELETE", "/collections/{name}/snapshots/{snapshot}", "snapshots"),
-    ("GET", "/snapshots", "snapshots"),
-    ("POST", "/snapshots", "snapshots"),
-    ("GET", "/snapshots/{snapshot}", "snapshots"),
-    ("DELETE", "/snapshots/{snapshot}", "snapshots"),
+    ("GET", "/snapshots", "full storage snapshots"),
+    ("POST", "/snapshots", "full storage snapshots"),
+    ("GET", "/snapshots/{snapshot}", "full storage snapshots"),
+    ("DELETE", "/snapshots/{snapshot}", "full storage snapshots"),
     ("GET", "/collections/{name}/shards/{shard}/snapshots", "shard snapshots"),
     ("POST", "/collections/{name}/shards/{shard}/snapshots", "shard snapshots"),
     ("GET", "/collections/{name}/shards/{shard}/snapshot", "shard snapshots"),
@@ -168,8 +163,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 def build_app(name: str, data_dir: Path) -> web.Application:
     log = logging.getLogger(f"rgw.store.{name}")
     registry = Registry(data_dir=data_dir, log=log)
-    store = Store(name=name, registry=registry, builder=IndexBuilder(index_threshold(), lambda: registry, log),
-                  log=log)
+    builder = IndexBuilder(index_threshold(), lambda: registry, log)
+    snapshots = Snapshots(data_dir / "snapshots", registry, builder, log)
+    store = Store(name=name, registry=registry, builder=builder, snapshots=snapshots, log=log)
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app.cleanup_ctx.append(_lifecycle)
@@ -181,6 +177,7 @@ def build_app(name: str, data_dir: Path) -> web.Application:
     r.add_get("/cluster", cluster)
     collections_api.add_routes(app)
     points_api.add_routes(app)
+    snapshots_api.add_routes(app)
     for method, path, feature in UNSUPPORTED:
         r.add_route(method, path, unsupported(feature))
     return app

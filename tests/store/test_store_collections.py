@@ -118,7 +118,7 @@ def test_aliases_are_empty(client: QdrantClient) -> None:
 @pytest.mark.parametrize(("method", "path", "feature"), [
     ("POST", "/collections/x/points/query/groups", "points/query/groups"),
     ("POST", "/collections/x/points/search/matrix/pairs", "points/search/matrix"),
-    ("POST", "/collections/x/snapshots", "snapshots"),
+    ("POST", "/snapshots", "full storage snapshots"),
     ("POST", "/collections/aliases", "aliases"),
     ("PATCH", "/collections/x", "collection update"),
 ])
