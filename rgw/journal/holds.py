@@ -25,6 +25,7 @@ READ_PAGE = 500
 # Entries left to replay at which the last stretch is done with the applier waiting.
 FINAL_STRETCH = 200
 HOLD_TIMEOUT_S = 30.0
+SAVE_EVERY_S = 0.5  # how often a replay records its position (an interrupted one resumes from there)
 
 Progress = Callable[[int], None]  # called with the LSN replay has reached
 
@@ -126,6 +127,7 @@ class Holds:
             raise HoldError(f"the journal no longer holds lsn {after + 1} (oldest retained is "
                             f"{self._journal.oldest}): {collection} cannot be replayed from {after}")
         started, applied = time.monotonic(), 0
+        saved_at = started
         position = after
         while position < upto:
             page = await self._journal.read(position, READ_PAGE)
@@ -138,6 +140,11 @@ class Holds:
                     entry = renamed(entry, collection, target or collection)
                     await (applier.apply(entry) if hold else applier.apply_or_raise(entry))
                     applied += 1
+                    if hold and time.monotonic() - saved_at >= SAVE_EVERY_S:
+                        await self.move(applier.client.name, collection, entry.lsn)
+                        saved_at = time.monotonic()
+                    if progress is not None:
+                        progress(entry.lsn)
                     if rate:  # pace the replay so a recovering region keeps serving
                         ahead = applied / rate - (time.monotonic() - started)
                         if ahead > 0:
