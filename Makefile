@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench-read bench-write bench-fallback clean
+.PHONY: setup run test lint bench-read bench-write bench-fallback bench-restore clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,9 @@ bench-write: setup
 
 bench-fallback: setup
 	$(BIN)/rgw bench fallback
+
+bench-restore: setup
+	$(BIN)/rgw bench restore
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

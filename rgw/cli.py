@@ -104,6 +104,12 @@ def _bench_write(args: argparse.Namespace) -> int:
                            as_json=args.json)
 
 
+def _bench_restore(args: argparse.Namespace) -> int:
+    from rgw.bench.restore import run_restore_bench
+
+    return run_restore_bench(points=args.points, after=args.after, as_json=args.json)
+
+
 def _bench_fallback(args: argparse.Namespace) -> int:
     from rgw.bench.fallback import run_fallback_bench
     from rgw.bench.fallback_lexical import run_lexical_bench
@@ -239,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--writers", type=int, default=8, help="concurrent writers")
     p.add_argument("--rate", type=int, default=2000, help="points/s offered while measuring lag")
     p.add_argument("--seconds", type=float, default=20.0, help="length of the lag phase")
+    p.add_argument("--json", action="store_true")
+
+    p = bench.add_parser("restore", help="Backup, restore and rebuild times and rates.")
+    p.set_defaults(handler=_bench_restore)
+    p.add_argument("--points", type=int, default=100_000)
+    p.add_argument("--after", type=int, default=5_000, help="points written after the backup (replayed)")
     p.add_argument("--json", action="store_true")
 
     p = bench.add_parser("fallback", help="Cache-hit latency, degraded-answer quality, lexical speed at 1M docs.")
