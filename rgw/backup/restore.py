@@ -151,9 +151,12 @@ async def run_restore(parts: Parts, job: Job, plan: RestorePlan) -> dict[str, An
             await holds.move(plan.region, plan.collection, plan.start_lsn)
         save_plan(parts, plan)
     comparison: Comparison | None = None
+    checked_s = 0.0
     for _ in range(CHECK_ATTEMPTS):
         position = await replay_journal(parts, job, plan)
+        check_started = time.monotonic()
         comparison = await _check(parts, job, plan, position)
+        checked_s += time.monotonic() - check_started
         if comparison is not None:
             break
     if comparison is not None and not comparison.equal:
@@ -165,7 +168,7 @@ async def run_restore(parts: Parts, job: Job, plan: RestorePlan) -> dict[str, An
     job.enter("done")
     return {"collection": plan.collection, "region": plan.region, "target": plan.target, "source": plan.source,
             "start_lsn": plan.start_lsn, "replayed_to_lsn": replayed_to, "points": points,
-            "seconds": round(seconds, 3), "recovered_s": plan.recovered_s,
+            "seconds": round(seconds, 3), "recovered_s": plan.recovered_s, "checked_s": round(checked_s, 3),
             "entries_per_s": round((replayed_to - plan.start_lsn) / seconds, 1) if seconds else None,
             "points_per_s": round(points / seconds, 1) if seconds else None,
             "check": comparison.as_dict() if comparison else "not compared: no other region has every write"}

@@ -123,11 +123,12 @@ def run_restore_bench(points: int = 100_000, after: int = 5_000, as_json: bool =
         "ingest_through_gateway_s": round(ingest_s, 2),
         "backup": {"seconds": b["seconds"], "bundle_mb": round(b["size_bytes"] / 1e6, 1),
                    "points_per_s": round(b["points_count"] / b["seconds"])},
-        "restore": {"seconds": r["seconds"], "snapshot_recovered_s": r["recovered_s"],
+        "restore": {"seconds": r["seconds"], "snapshot_recovered_s": r["recovered_s"], "check_s": r["checked_s"],
                     "replayed_entries": r["replayed_to_lsn"] - r["start_lsn"], "points": r["points"],
                     "points_per_s": r["points_per_s"], "vs_reference_reload": round(r["seconds"] / reload_s, 2),
                     "checked_equal": r["check"]["equal"] if isinstance(r["check"], dict) else None},
-        "rebuild": {"seconds": rb["seconds"], "points": rb["points"], "points_per_s": rb["points_per_s"],
+        "rebuild": {"seconds": rb["seconds"], "check_s": rb["checked_s"], "points": rb["points"],
+                    "points_per_s": rb["points_per_s"],
                     "entries_per_s": rb["entries_per_s"], "vs_reference_reload": round(rb["seconds"] / reload_s, 2),
                     "checked_equal": rb["check"]["equal"] if isinstance(rb["check"], dict) else None},
     }
@@ -140,9 +141,11 @@ def run_restore_bench(points: int = 100_000, after: int = 5_000, as_json: bool =
     print(f"  backup:  {b['seconds']:.2f}s, {report['backup']['bundle_mb']} MB bundle "
           f"({report['backup']['points_per_s']} points/s)")
     print(f"  restore: {r['seconds']:.2f}s (snapshot recovered after {r['recovered_s']:.2f}s, then "
-          f"{report['restore']['replayed_entries']} journal entries replayed), {r['points']} points, "
+          f"{report['restore']['replayed_entries']} journal entries replayed; comparing with the other region took "
+          f"{r['checked_s']:.2f}s), {r['points']} points, "
           f"{r['points_per_s']} points/s, {report['restore']['vs_reference_reload']}x the reference")
-    print(f"  rebuild from the journal: {rb['seconds']:.2f}s, {rb['points']} points, {rb['points_per_s']} points/s, "
+    print(f"  rebuild from the journal: {rb['seconds']:.2f}s (check {rb['checked_s']:.2f}s), {rb['points']} points, "
+          f"{rb['points_per_s']} points/s, "
           f"{rb['entries_per_s']} entries/s, {report['rebuild']['vs_reference_reload']}x the reference")
     return 0
 

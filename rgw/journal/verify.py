@@ -281,9 +281,18 @@ def whole_digest(point: dict[str, Any]) -> bytes:
     return point_digest(point.get("payload"), point.get("vector"))
 
 
+def _digest_page(raw: bytes, digest: Callable[[dict[str, Any]], Any]) -> tuple[dict[PointId, Any], Any]:
+    result = orjson.loads(raw)["result"]
+    return {point_key(p["id"]): digest(p) for p in result["points"]}, result.get("next_page_offset")
+
+
 async def scan(client: RegionClient, collection: str, tick: Callable[[int], None],
                digest: Callable[[dict[str, Any]], Any] = whole_digest) -> dict[PointId, Any] | None:
-    """id -> digest of every point of the collection there; None when it has no such collection."""
+    """id -> digest of every point of the collection there; None when it has no such collection.
+
+    Pages are decoded and digested on a worker thread: inside the gateway, a scan must not hold
+    its event loop for the ~100 ms a page of 384-d vectors takes.
+    """
     digests: dict[PointId, Any] = {}
     offset: Any = None
     path = _collection_path(collection, "/points/scroll")
@@ -291,15 +300,14 @@ async def scan(client: RegionClient, collection: str, tick: Callable[[int], None
         body: dict[str, Any] = {"limit": PAGE, "with_payload": True, "with_vector": True}
         if offset is not None:
             body["offset"] = offset
-        status, result = await _call(client, "POST", path, body)
-        if status == 404 and offset is None:
+        reply = await client.send("POST", path, orjson.dumps(body), REQUEST_TIMEOUT_S)
+        if reply.status == 404 and offset is None:
             return None
-        if status != 200:
-            raise ScanFailed(f"scroll answered HTTP {status}: {result}")
-        for point in result["points"]:
-            digests[point_key(point["id"])] = digest(point)
-        tick(len(result["points"]))
-        offset = result.get("next_page_offset")
+        if reply.status != 200:
+            raise ScanFailed(f"scroll answered HTTP {reply.status}: {error_message(reply.body)}")
+        page, offset = await asyncio.to_thread(_digest_page, reply.body, digest)
+        digests.update(page)
+        tick(len(page))
         if offset is None:
             return digests
 
