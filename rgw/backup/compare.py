@@ -7,6 +7,7 @@ copy stands at are left out: the live side may already have them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -71,10 +72,10 @@ async def writes_after(journal: Journal, collection: str, lsn: int) -> tuple[set
 
 async def compare_copies(copy: RegionClient, copy_name: str, live: RegionClient, live_name: str,
                          excluded: set[PointId], tick: Callable[[int], None]) -> Comparison:
-    copy_points = await scan(copy, copy_name, tick, _split_digest)
+    copy_points, live_points = await asyncio.gather(scan(copy, copy_name, tick, _split_digest),
+                                                    scan(live, live_name, tick, _split_digest))
     if copy_points is None:
         raise CompareFailed(f"{copy_name} is not on {copy.name}")
-    live_points = await scan(live, live_name, tick, _split_digest)
     if live_points is None:
         raise CompareFailed(f"{live_name} is not on {live.name}")
     result = Comparison(live.name, len(copy_points), len(live_points))
