@@ -63,14 +63,7 @@ async def take_backup(parts: Parts, job: Job, collection: str, region: str) -> B
         description = await transfer.create_snapshot(region_config, collection)
         job.enter("counting and digesting points", total=int(info.get("points_count") or 0), unit="points")
         count = await exact_count(client, collection)
-        scanned = 0
-
-        def tick(n: int) -> None:
-            nonlocal scanned
-            scanned += n
-            job.advance(scanned)
-
-        points = await scan(client, collection, tick)
+        points = await scan(client, collection, job.counter())
         if points is None:
             raise JobFailed(f"{collection} disappeared from {region} during the backup")
     finally:
@@ -78,15 +71,8 @@ async def take_backup(parts: Parts, job: Job, collection: str, region: str) -> B
         await parts.replication.holds.catch_up_and_release(region, collection)
     try:
         job.enter("downloading the snapshot", total=int(description.get("size") or 0) or None, unit="bytes")
-        moved = 0
-
-        def moved_bytes(n: int) -> None:
-            nonlocal moved
-            moved += n
-            job.advance(moved)
-
         sha256 = await transfer.download_snapshot(region_config, collection, description["name"],
-                                                  staging / SNAPSHOT, moved_bytes)
+                                                  staging / SNAPSHOT, job.counter())
     finally:
         await transfer.delete_snapshot(region_config, collection, description["name"])
     expected = description.get("checksum")

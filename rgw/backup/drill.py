@@ -164,13 +164,7 @@ async def run_drill(parts: Parts, job: Job, collection: str, region: str, bundle
         report = DrillReport(collection, region, copy_name, bundle.manifest.id, bundle.manifest.lsn, position,
                              live.name, rto_s=round(rto, 3), rpo=_rpo(parts, bundle), kept=keep)
         job.enter("checking the copy", total=2 * (plan.expected_points or 0) or None, unit="points")
-        scanned = 0
-
-        def tick(n: int) -> None:
-            nonlocal scanned
-            scanned += n
-            job.advance(scanned)
-
+        tick = job.counter()
         comparison = await compare_copies(client, copy_name, live, collection, set(), tick)
         excluded, by_filter = await writes_after(parts.journal, collection, position)
         quiet = not excluded and not by_filter

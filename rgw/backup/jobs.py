@@ -51,6 +51,13 @@ class Job:
         if total is not None:
             self.total = total
 
+    def counter(self) -> Callable[[int], None]:
+        """A tick function adding to `done`: for steps that report work in increments (bytes, points)."""
+        def tick(n: int) -> None:
+            self.done += n
+
+        return tick
+
     def eta_s(self) -> float | None:
         elapsed = time.monotonic() - self._phase_started
         if not self.total or not self.done or elapsed <= 0:

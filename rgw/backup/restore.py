@@ -187,15 +187,8 @@ async def recover(parts: Parts, job: Job, plan: RestorePlan) -> None:
         raise JobFailed(str(exc)) from exc
     record = bundle.manifest.files["snapshot"]
     job.enter("uploading the snapshot", total=record.size, unit="bytes")
-    sent = 0
-
-    def tick(n: int) -> None:
-        nonlocal sent
-        sent += n
-        job.advance(sent)
-
     try:
-        await transfer.upload_snapshot(client.region, plan.target, bundle.snapshot, record.sha256, tick)
+        await transfer.upload_snapshot(client.region, plan.target, bundle.snapshot, record.sha256, job.counter())
     except transfer.TransferError as exc:
         raise JobFailed(str(exc)) from exc
 
@@ -240,15 +233,8 @@ async def _check(parts: Parts, job: Job, plan: RestorePlan, position: int) -> Co
     if by_filter:
         return None
     job.enter("checking the copy", total=2 * (plan.expected_points or 0) or None, unit="points")
-    scanned = 0
-
-    def tick(n: int) -> None:
-        nonlocal scanned
-        scanned += n
-        job.advance(scanned)
-
     comparison = await compare_copies(parts.client(plan.region), plan.target, reference, plan.collection,
-                                      excluded, tick)
+                                      excluded, job.counter())
     _, by_filter = await writes_after(parts.journal, plan.collection, position)
     return None if by_filter else comparison
 

@@ -12,8 +12,10 @@ from tests.backup.helpers import started_topology
 
 
 @pytest.fixture
-def topo(tmp_path: Path) -> Iterator[Topology]:
-    topology = started_topology(tmp_path / "topology")
+def topo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Topology]:
+    """Policies for the test's topology come from `@pytest.mark.gateway_config("...")`."""
+    marker = request.node.get_closest_marker("gateway_config")
+    topology = started_topology(tmp_path / "topology", extra_config=marker.args[0] if marker else "")
     try:
         yield topology
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,6 @@ from tests.backup.helpers import (
     region_count,
     rgw,
     rgw_json,
-    started_topology,
     status,
     wait_converged,
     wait_for,
@@ -94,17 +92,8 @@ backup_keep = 2
 """
 
 
-@pytest.fixture
-def scheduled_topo(tmp_path: Path) -> Iterator[Topology]:
-    topology = started_topology(tmp_path / "topology", extra_config=SCHEDULED)
-    try:
-        yield topology
-    finally:
-        topology.stop()
-
-
-def test_scheduled_backups_follow_policy_and_retention(scheduled_topo: Topology) -> None:
-    topo = scheduled_topo
+@pytest.mark.gateway_config(SCHEDULED)
+def test_scheduled_backups_follow_policy_and_retention(topo: Topology) -> None:
     create(topo)
     write(topo, range(0, 100))
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
@@ -16,7 +13,6 @@ from tests.backup.helpers import (
     region_count,
     rgw_background,
     rgw_json,
-    started_topology,
     wait_converged,
     wait_for,
     wipe_region,
@@ -30,22 +26,13 @@ min_coverage = 0.5
 """
 
 
-@pytest.fixture
-def partial_topo(tmp_path: Path) -> Iterator[Topology]:
-    topology = started_topology(tmp_path / "topology", extra_config=POLICY)
-    try:
-        yield topology
-    finally:
-        topology.stop()
-
-
 def query(topology: Topology) -> httpx.Response:
     return httpx.post(f"{topology.gateway_url}/collections/{COLLECTION}/points/query",
                       json={"query": point(7)["vector"], "limit": 5}, timeout=10)
 
 
-def test_partial_answers_during_restore_carry_true_coverage(partial_topo: Topology) -> None:
-    topo = partial_topo
+@pytest.mark.gateway_config(POLICY)
+def test_partial_answers_during_restore_carry_true_coverage(topo: Topology) -> None:
     create(topo)
     write(topo, range(0, 800))
     wait_converged(topo)
