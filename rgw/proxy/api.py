@@ -1,11 +1,17 @@
 """The gateway's HTTP surface: Qdrant's REST API (forwarded as bytes) and /gateway/*.
 
 Reads and writes are told apart by method and path alone; bodies are never parsed here.
+
+`GatewayApi` is the one implementation, written against plain method / target / headers /
+body values so that two servers can carry it: the gateway's own HTTP/1.1 protocol
+(rgw.proxy.h1server) for ordinary requests, and aiohttp's, through the routes added here, for
+connections that protocol hands over (unusual framing, operator endpoints, unknown paths).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -16,6 +22,7 @@ from aiohttp import web
 
 from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, __version__, envelope
 from rgw.proxy.chain import ReadRequest
+from rgw.proxy.h1server import Reply, Request
 from rgw.proxy.routing import Answer, NoSourceAvailable
 from rgw.qdrant.errors import BadRequest, QdrantError
 
@@ -68,6 +75,14 @@ def classify(method: str, raw_path: str) -> tuple[str | None, str | None]:
 
 
 MAX_BODY_BYTES = QDRANT_MAX_REQUEST_BYTES
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+PROBES = frozenset({"/healthz", "/livez", "/readyz"})
+SEARCH_PATH = re.compile(r"/gateway/collections/([^{}/]+)/search")  # aiohttp's {collection}
+# Route kinds besides READ and the write operations' names (which never contain a colon).
+ROOT, PROBE, SEARCH = "gateway:root", "gateway:probe", "gateway:search"
+
+Header = Callable[[str], str | None]  # a request header by lower-case name
 
 
 class Writer(Protocol):
@@ -97,8 +112,8 @@ def provenance(answer: Answer) -> dict[str, str]:
     return headers
 
 
-def min_lsn(request: web.Request) -> int:
-    value = request.headers.get("X-Gateway-Min-LSN")
+def min_lsn(header: Header) -> int:
+    value = header("x-gateway-min-lsn")
     if value is None:
         return 0
     if not value.strip().isdigit():
@@ -107,108 +122,187 @@ def min_lsn(request: web.Request) -> int:
     return int(value)
 
 
-def query_text(request: web.Request) -> str | None:
+def query_text(header: Header) -> str | None:
     """The query's text for lexical fallback; percent-encode it to send non-ASCII in a header."""
-    value = request.headers.get("X-Gateway-Query-Text")
+    value = header("x-gateway-query-text")
     return unquote(value) if value else None
 
 
-def unavailable(exc: NoSourceAvailable, started: float) -> web.Response:
+def error(status: int, message: str, started: float | None = None, headers: dict[str, str] | None = None) -> Reply:
+    """Qdrant's error envelope (as rgw.envelope.error), `{"status": {"error": ...}, "time": seconds}`."""
+    elapsed = time.perf_counter() - started if started is not None else 0.0
+    return Reply(status, orjson.dumps({"status": {"error": message}, "time": elapsed}), JSON, headers)
+
+
+def ok(result: object, started: float, headers: dict[str, str] | None = None) -> Reply:
+    """Qdrant's result envelope (as rgw.envelope.ok)."""
+    body = orjson.dumps({"result": result, "status": "ok", "time": time.perf_counter() - started})
+    return Reply(200, body, JSON, headers)
+
+
+def unavailable(exc: NoSourceAvailable, started: float) -> Reply:
     tried = "; ".join(str(a) for a in exc.attempts)
-    return envelope.error(503, f"Service unavailable: no allowed source could answer ({tried})", started,
-                          headers={"X-Gateway-Source": "none", "X-Gateway-Mode": "unavailable"})
+    return error(503, f"Service unavailable: no allowed source could answer ({tried})", started,
+                 headers={"X-Gateway-Source": "none", "X-Gateway-Mode": "unavailable"})
 
 
-def qdrant_handler(reader: Reader, writer: Writer):
-    """The one handler behind Qdrant's API: classify, forward the bytes, relay the answer back."""
-
-    async def handler(request: web.Request) -> web.Response:
-        started = time.perf_counter()
-        method, raw_path = request.method, request.raw_path
-        kind, collection = classify(method, raw_path)
-        if kind is None:
-            return envelope.error(404, f"Not found: {method} {request.path} is not served by the gateway", started)
-        try:
-            body = await request.read() if request.body_exists else None
-        except web.HTTPRequestEntityTooLarge:
-            return envelope.error(413, f"Payload too large: request body exceeds {MAX_BODY_BYTES} bytes", started)
-        try:
-            if kind == READ:
-                answer = await reader.read(ReadRequest(method, raw_path, body, collection, min_lsn(request),
-                                                       query_text(request)))
-            else:
-                answer = await writer.write(method, raw_path, body, collection, kind)
-        except NoSourceAvailable as exc:
-            return unavailable(exc, started)
-        except QdrantError as exc:
-            return envelope.error(exc.status, exc.message, started)
-        reply = answer.reply
-        return web.Response(body=reply.body, status=reply.status, headers=provenance(answer),
-                            content_type=reply.content_type.partition(";")[0])
-
-    return handler
+def too_large(started: float) -> Reply:
+    return error(413, f"Payload too large: request body exceeds {MAX_BODY_BYTES} bytes", started)
 
 
 SEARCH_FIELDS = {"text": str, "vector": (list, dict), "filter": dict, "limit": int, "offset": int,
                  "with_payload": (bool, list), "using": str}
 
 
-def gateway_search(reader: Reader):
-    """`POST /gateway/collections/{name}/search`: text and/or vector in, hits plus provenance out.
+class GatewayApi:
+    """Everything an application calls: Qdrant's API, the gateway's search, root and probes."""
 
-    With a vector the regions answer as for points/query; the text lets the lexical source
-    answer when they cannot. The provenance is in the body as well as in the headers.
-    """
+    max_body = MAX_BODY_BYTES
 
-    async def handler(request: web.Request) -> web.Response:
+    def __init__(self, reader: Reader, writer: Writer) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    # -- for rgw.proxy.h1server ----------------------------------------------------------------
+    def route(self, method: str, target: str) -> tuple[str, str | None] | None:
+        """(kind, collection) of a request this API serves, else None (aiohttp answers it: a 404, or an
+        operator endpoint)."""
+        route = classify(method, target)
+        if route[0] is not None:
+            return route
+        path = target.partition("?")[0]
+        if method == "GET":
+            if path == "/":
+                return ROOT, None
+            if path in PROBES:
+                return PROBE, None
+        elif method == "POST" and (match := SEARCH_PATH.fullmatch(path)):
+            return SEARCH, unquote(match[1])
+        return None
+
+    async def handle(self, request: Request) -> Reply:
+        kind, collection = request.route
+        if kind == ROOT:
+            return root()
+        if kind == PROBE:
+            return probe(request.target.partition("?")[0])
         started = time.perf_counter()
-        collection = request.match_info["collection"]
+        if kind == SEARCH:
+            return await self.search(collection or "", request.body or b"", request.headers.get, started)
+        return await self.qdrant(request.method, request.target, request.body, kind, collection,
+                                 request.headers.get, started)
+
+    def crashed(self) -> Reply:
+        return error(500, "Service internal error: the gateway failed on this request (logged)")
+
+    def timed_out(self) -> Reply:
+        return error(408, "Request timeout: the request did not arrive in time")
+
+    # -- the API itself --------------------------------------------------------------------------
+    async def qdrant(self, method: str, raw_path: str, body: bytes | None, kind: str, collection: str | None,
+                     header: Header, started: float) -> Reply:
+        """Forward the bytes along the read chain or through the journal; relay the answer with provenance."""
         try:
-            body = orjson.loads(await request.read())
+            if kind == READ:
+                answer = await self._reader.read(ReadRequest(method, raw_path, body, collection, min_lsn(header),
+                                                             query_text(header)))
+            else:
+                answer = await self._writer.write(method, raw_path, body, collection, kind)
+        except NoSourceAvailable as exc:
+            return unavailable(exc, started)
+        except QdrantError as exc:
+            return error(exc.status, exc.message, started)
+        reply = answer.reply
+        return Reply(reply.status, reply.body, reply.content_type.partition(";")[0], provenance(answer))
+
+    async def search(self, collection: str, raw: bytes, header: Header, started: float) -> Reply:
+        """`POST /gateway/collections/{name}/search`: text and/or vector in, hits plus provenance out.
+
+        With a vector the regions answer as for points/query; the text lets the lexical source
+        answer when they cannot. The provenance is in the body as well as in the headers.
+        """
+        try:
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return envelope.error(400, f"Format error in JSON body: {exc}", started)
+            return error(400, f"Format error in JSON body: {exc}", started)
         if not isinstance(body, dict):
-            return envelope.error(400, "Format error in JSON body: expected an object", started)
+            return error(400, "Format error in JSON body: expected an object", started)
         for key, value in body.items():
             expected = SEARCH_FIELDS.get(key)
             if expected is None:
-                return envelope.error(400, f"Format error in JSON body: unknown field {key!r} "
-                                           f"(allowed: {', '.join(SEARCH_FIELDS)})", started)
+                return error(400, f"Format error in JSON body: unknown field {key!r} "
+                                  f"(allowed: {', '.join(SEARCH_FIELDS)})", started)
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-                return envelope.error(400, f"Format error in JSON body: {key}: wrong type {type(value).__name__}",
-                                      started)
+                return error(400, f"Format error in JSON body: {key}: wrong type {type(value).__name__}", started)
         if "text" not in body and "vector" not in body:
-            return envelope.error(400, "Format error in JSON body: give text, vector, or both", started)
+            return error(400, "Format error in JSON body: give text, vector, or both", started)
         query = {k: body[k] for k in ("filter", "limit", "offset", "with_payload", "using") if k in body}
         if "vector" in body:
             query["query"] = body["vector"]
         try:
-            answer = await reader.read(ReadRequest("POST", f"/collections/{collection}/points/query",
-                                                   orjson.dumps(query), collection, min_lsn(request),
-                                                   body.get("text"), vectorless="vector" not in body))
+            answer = await self._reader.read(ReadRequest("POST", f"/collections/{collection}/points/query",
+                                                         orjson.dumps(query), collection, min_lsn(header),
+                                                         body.get("text"), vectorless="vector" not in body))
         except NoSourceAvailable as exc:
             return unavailable(exc, started)
         except QdrantError as exc:
-            return envelope.error(exc.status, exc.message, started)
+            return error(exc.status, exc.message, started)
         if answer.reply.status != 200:
-            return web.Response(body=answer.reply.body, status=answer.reply.status, headers=provenance(answer),
-                                content_type="application/json")
+            return Reply(answer.reply.status, answer.reply.body, JSON, provenance(answer))
         points = orjson.loads(answer.reply.body)["result"]["points"]
         result = {"points": points, "source": answer.region, "mode": answer.mode, "coverage": answer.coverage,
                   "staleness_s": round(answer.staleness_s, 3)}
-        return envelope.ok(result, started, headers=provenance(answer))
+        return ok(result, started, headers=provenance(answer))
+
+
+def root() -> Reply:
+    # qdrant-client reads `version` to check compatibility; we speak this API version.
+    return Reply(200, orjson.dumps({"title": "qdrant - vector search engine", "version": QDRANT_API_VERSION,
+                                    "gateway": f"retrieval-gateway {__version__}"}))
+
+
+def probe(path: str) -> Reply:
+    return Reply(200, f"{path.strip('/')} check passed".encode(), TEXT)
+
+
+# -- the same API on aiohttp, for connections rgw.proxy.h1server hands over --------------------------
+def to_aiohttp(reply: Reply) -> web.Response:
+    return web.Response(body=reply.body, status=reply.status,
+                        headers={**(reply.headers or {}), "Content-Type": reply.content_type})
+
+
+def qdrant_handler(api: GatewayApi) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        method, raw_path = request.method, request.raw_path
+        kind, collection = classify(method, raw_path)
+        if kind is None:
+            return to_aiohttp(error(404, f"Not found: {method} {request.path} is not served by the gateway",
+                                    started))
+        try:
+            body = await request.read() if request.body_exists else None
+        except web.HTTPRequestEntityTooLarge:
+            return to_aiohttp(too_large(started))
+        return to_aiohttp(await api.qdrant(method, raw_path, body, kind, collection, request.headers.get, started))
 
     return handler
 
 
-async def root(request: web.Request) -> web.Response:
-    # qdrant-client reads `version` to check compatibility; we speak this API version.
-    return web.json_response({"title": "qdrant - vector search engine", "version": QDRANT_API_VERSION,
-                              "gateway": f"retrieval-gateway {__version__}"})
+def gateway_search(api: GatewayApi) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        return to_aiohttp(await api.search(request.match_info["collection"], await request.read(),
+                                           request.headers.get, started))
+
+    return handler
 
 
-async def probe(request: web.Request) -> web.Response:
-    return web.Response(text=f"{request.path.strip('/')} check passed")
+async def root_handler(request: web.Request) -> web.Response:
+    return to_aiohttp(root())
+
+
+async def probe_handler(request: web.Request) -> web.Response:
+    return to_aiohttp(probe(request.path))
 
 
 @web.middleware
@@ -225,10 +319,18 @@ async def never_crash(request: web.Request, handler: Callable[[web.Request], Awa
         return envelope.error(500, "Service internal error: the gateway failed on this request (logged)")
 
 
+API_KEY = web.AppKey("gateway_api", GatewayApi)
+
+
 def add_routes(app: web.Application, reader: Reader, writer: Writer) -> None:
-    """The gateway's own endpoints first, then everything else through the Qdrant handler."""
-    app.router.add_get("/", root)
-    for path in ("/healthz", "/livez", "/readyz"):
-        app.router.add_get(path, probe)
-    app.router.add_post("/gateway/collections/{collection}/search", gateway_search(reader))
-    app.router.add_route("*", "/{tail:.*}", qdrant_handler(reader, writer))
+    """The gateway's own endpoints first, then everything else through the Qdrant handler.
+
+    The API is kept on the app (API_KEY) for rgw.proxy.serve, which serves it with h1server.
+    """
+    api = GatewayApi(reader, writer)
+    app[API_KEY] = api
+    app.router.add_get("/", root_handler)
+    for path in PROBES:
+        app.router.add_get(path, probe_handler)
+    app.router.add_post("/gateway/collections/{collection}/search", gateway_search(api))
+    app.router.add_route("*", "/{tail:.*}", qdrant_handler(api))

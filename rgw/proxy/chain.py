@@ -69,6 +69,25 @@ def _segments(chain: tuple[str, ...]) -> tuple[str | tuple[str, ...], ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=256)
+def _preferred(chain: tuple[str, ...]) -> str | None:
+    """The first region of a chain: its answer is mode normal."""
+    return next((s for s in chain if s not in DEGRADED_SOURCES), None)
+
+
+@functools.lru_cache(maxsize=256)
+def _allowed(regions: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(regions)
+
+
+def _after(earlier: list[Attempt], answer: Answer) -> Answer:
+    """`answer` with the attempts that failed before it first; the same object when none did."""
+    if not earlier:
+        return answer
+    return Answer(answer.region, answer.reply, answer.mode, (*earlier, *answer.attempts), answer.headers,
+                  answer.staleness_s, answer.coverage)
+
+
 def _ok(body: bytes, region: str, mode: str, attempts: list[Attempt], coverage: float, staleness: float) -> Answer:
     return Answer(region, Response(200, JSON, body), mode, tuple(attempts), staleness_s=staleness, coverage=coverage)
 
@@ -90,7 +109,7 @@ class ChainRouter:
         policy_chain = self._operator.chain(collection)
         chain = (forced,) if forced else policy_chain
         # "normal" means the policy's preferred region answered; a forced region is a deviation.
-        preferred = next((s for s in policy_chain if s not in DEGRADED_SOURCES), None)
+        preferred = _preferred(policy_chain)
         cache_key = None
         if "cache" in chain and "/points" in request.path:
             cache_key = request_key(collection, request.method, request.path, request.body)
@@ -113,8 +132,7 @@ class ChainRouter:
             except NoSourceAvailable as exc:
                 attempts.extend(exc.attempts)
                 continue
-            return Answer(answer.region, answer.reply, answer.mode, (*attempts, *answer.attempts), answer.headers,
-                          answer.staleness_s, answer.coverage)
+            return _after(attempts, answer)
         if forced:
             attempts.append(Attempt("mode", f"{collection} is forced to {forced} by an operator"))
         raise NoSourceAvailable(attempts)
@@ -133,13 +151,12 @@ class ChainRouter:
                 refused.append(Attempt(region, "restoring"))
             elif (lag := self._regions.staleness_s(region)) > max_staleness:
                 refused.append(Attempt(region, f"{lag:.1f}s behind the journal (max_staleness_s {max_staleness})"))
-        allowed = frozenset(regions) - {a.region for a in refused}
+        allowed = _allowed(regions) if not refused else _allowed(regions) - {a.region for a in refused}
         if not allowed:
             raise NoSourceAvailable(refused)
         answer = await self._regions.read(request.method, request.path, request.body, request.collection,
                                           request.min_lsn, allowed=allowed, preferred=preferred)
-        return Answer(answer.region, answer.reply, answer.mode, (*refused, *answer.attempts), answer.headers,
-                      answer.staleness_s, answer.coverage)
+        return _after(refused, answer)
 
     async def _from_partial(self, request: ReadRequest) -> Answer:
         if request.vectorless:

@@ -5,6 +5,12 @@ body bytes back, reuse the connection. A general client (aiohttp's) builds reque
 response objects, cookie jars and header multidicts on every call; measured here that cost
 more CPU than the rest of the gateway together. Responses may be sized by Content-Length,
 chunked, or delimited by connection close.
+
+Two ways in. `Pool.request` is a coroutine, for callers that simply await an answer.
+`Pool.start` returns an `Exchange` that calls back, synchronously, from the connection's
+`data_received` when the answer is complete: the read router races attempts with it
+without wrapping each one in an asyncio.Task, which on this path cost two extra turns of
+the event loop (and their epoll calls) per query.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
+
+MAX_HEAD_BYTES = 65536
 
 
 class ConnectionFailed(Exception):
@@ -34,10 +43,14 @@ class Response:
 class _ResponseParser:
     """Incremental parser for one response; `feed` returns True once it is complete."""
 
-    __slots__ = ("_buffer", "_chunked", "_length", "_to_close", "body", "content_type", "keep_alive", "status")
+    __slots__ = ("_buffer", "_chunked", "_chunked_body", "_chunks", "_have", "_length", "_to_close", "body",
+                 "content_type", "keep_alive", "status")
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._buffer = b""  # the head, until it is complete
+        self._chunked_body = bytearray()
+        self._chunks: list[bytes] = []  # a Content-Length body, as it arrives (joined once)
+        self._have = 0
         self.status = 0
         self.content_type = "application/json"
         self.keep_alive = True
@@ -47,39 +60,56 @@ class _ResponseParser:
         self.body = b""
 
     def feed(self, data: bytes) -> bool:
-        self._buffer += data
-        if not self.status and not self._parse_head():
-            return False
-        if self._length is not None:
-            if len(self._buffer) < self._length:
+        if not self.status:
+            data = self._buffer + data if self._buffer else data
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                if len(data) > MAX_HEAD_BYTES:
+                    raise ProtocolViolation("response head larger than 64 KiB")
+                self._buffer = data
                 return False
-            self.body = bytes(self._buffer[: self._length])
-            return True
+            self._buffer = b""
+            self._parse_head(data[:end])
+            data = data[end + 4:]
+        if self._length is not None:
+            return self._feed_sized(data)
         if self._chunked:
+            self._chunked_body += data
             return self._parse_chunks()
-        return False  # delimited by close
+        self._chunks.append(data)  # delimited by close
+        return False
+
+    def _feed_sized(self, data: bytes) -> bool:
+        # The common case, a whole response in one read, costs one slice and no joins.
+        length = self._length
+        assert length is not None
+        if data:
+            self._chunks.append(data)
+            self._have += len(data)
+        if self._have < length:
+            return False
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # b"" when there are none
+        if len(body) > length:
+            self.keep_alive = False  # bytes after the response: the connection is out of step
+            body = body[:length]
+        self.body = body
+        return True
 
     def finish_on_close(self) -> bool:
         """The peer closed: complete when the body was delimited by the close itself."""
         if self.status and self._to_close:
-            self.body = bytes(self._buffer)
+            self.body = b"".join(self._chunks)
             return True
         return False
 
-    def _parse_head(self) -> bool:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > 65536:
-                raise ProtocolViolation("response head larger than 64 KiB")
-            return False
-        lines = bytes(self._buffer[:end]).split(b"\r\n")
-        del self._buffer[: end + 4]
+    def _parse_head(self, head: bytes) -> None:
+        lines = head.split(b"\r\n")
         parts = lines[0].split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
             raise ProtocolViolation(f"bad status line {lines[0][:80]!r}")
         status = int(parts[1])
-        http10 = parts[0] == b"HTTP/1.0"
-        self.keep_alive = not http10
+        self.keep_alive = parts[0] != b"HTTP/1.0"
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             name = name.strip().lower()
@@ -106,12 +136,11 @@ class _ResponseParser:
             self._to_close = True
             self.keep_alive = False
         self.status = status
-        return True
 
     def _parse_chunks(self) -> bool:
         chunks = []
         position = 0
-        buffer = self._buffer
+        buffer = self._chunked_body
         while True:
             line_end = buffer.find(b"\r\n", position)
             if line_end < 0:
@@ -135,58 +164,129 @@ class _ResponseParser:
             position = data_start + size + 2
 
 
+QUEUED, ACTIVE, FINISHED = 0, 1, 2
+
+
+class Exchange:
+    """One request on a pool. Ends exactly once: with `response`, with `error`, or cancelled.
+
+    `on_done(exchange)` is called synchronously when it ends by itself (never on `cancel`), from
+    inside the event loop's I/O callbacks: it must be quick and must not raise.
+    """
+
+    __slots__ = ("_connection", "_data", "_on_done", "_pool", "_reused", "_state", "_task", "error", "response")
+
+    def __init__(self, pool: Pool, data: bytes, on_done: Callable[[Exchange], None]) -> None:
+        self._pool = pool
+        self._data = data
+        self._on_done = on_done
+        self._state = QUEUED
+        self._connection: _Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._reused = False
+        self.response: Response | None = None
+        self.error: ConnectionFailed | ProtocolViolation | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self._state == FINISHED
+
+    def cancel(self) -> None:
+        """Give up (timeout, a hedge won, the caller was cancelled); a connection mid-exchange is dropped."""
+        state = self._state
+        if state == FINISHED:
+            return
+        self._state = FINISHED
+        if state == QUEUED:
+            self._pool._unqueue(self)
+            return
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        connection = self._connection
+        if connection is not None:
+            self._connection = None
+            connection.abort()  # its state is unknown: it may still answer this request
+        self._pool._finished(None)
+
+    def _succeeded(self, response: Response, connection: _Connection | None) -> None:
+        self._state = FINISHED
+        self._connection = None
+        self.response = response
+        self._pool._finished(connection)
+        self._on_done(self)
+
+    def _failed(self, error: ConnectionFailed | ProtocolViolation) -> None:
+        self._state = FINISHED
+        connection = self._connection
+        if connection is not None:
+            self._connection = None
+            connection.abort()
+        self.error = error
+        self._pool._finished(None)
+        self._on_done(self)
+
+    def _lost(self, responded: bool, exc: Exception | None) -> None:
+        self._connection = None
+        if self._reused and not responded:
+            # A reused keep-alive connection the server had already closed: it never saw the
+            # request, so sending it once more on a fresh connection is safe.
+            self._pool._connect(self)
+        else:
+            self._failed(ConnectionFailed(f"connection closed by peer{f': {exc}' if exc else ''}"))
+
+
 class _Connection(asyncio.Protocol):
-    __slots__ = ("_parser", "_waiter", "closed", "transport")
+    __slots__ = ("_exchange", "_parser", "closed", "transport")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._parser: _ResponseParser | None = None
-        self._waiter: asyncio.Future[Response] | None = None
+        self._exchange: Exchange | None = None
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
 
+    def send(self, exchange: Exchange) -> None:
+        assert self.transport is not None
+        self._exchange = exchange
+        self._parser = _ResponseParser()
+        exchange._connection = self
+        self.transport.write(exchange._data)
+
     def data_received(self, data: bytes) -> None:
-        parser, waiter = self._parser, self._waiter
-        if parser is None or waiter is None or waiter.done():
+        exchange, parser = self._exchange, self._parser
+        if exchange is None or parser is None:
             self.abort()  # bytes nobody asked for: the connection is out of step, drop it
             return
         try:
             complete = parser.feed(data)
         except ProtocolViolation as exc:
-            waiter.set_exception(exc)
-            self.abort()
+            self._exchange = self._parser = None
+            exchange._failed(exc)
             return
         if complete:
-            self._parser = None
+            self._exchange = self._parser = None
             if not parser.keep_alive:
                 self.abort()
-            waiter.set_result(Response(parser.status, parser.content_type, parser.body))
+            exchange._succeeded(Response(parser.status, parser.content_type, parser.body), self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        parser, waiter = self._parser, self._waiter
-        if waiter is not None and not waiter.done():
-            if parser is not None and parser.finish_on_close():
-                waiter.set_result(Response(parser.status, parser.content_type, parser.body))
-            else:
-                waiter.set_exception(ConnectionFailed(f"connection closed by peer{f': {exc}' if exc else ''}"))
-
-    def request(self, data: bytes) -> asyncio.Future[Response]:
-        assert self.transport is not None
-        self._parser = _ResponseParser()
-        self._waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(data)
-        return self._waiter
-
-    @property
-    def responded(self) -> bool:
-        return self._parser is not None and self._parser.status != 0
+        exchange, parser = self._exchange, self._parser
+        if exchange is None or parser is None:
+            return
+        self._exchange = self._parser = None
+        if parser.finish_on_close():
+            exchange._succeeded(Response(parser.status, parser.content_type, parser.body), None)
+        else:
+            exchange._lost(parser.status != 0, exc)
 
     def abort(self) -> None:
         self.closed = True
+        self._exchange = self._parser = None
         if self.transport is not None:
             self.transport.abort()
 
@@ -202,56 +302,79 @@ class Pool:
         self._host_header = f"Host: {host}:{port}\r\n".encode()
         self._idle: deque[_Connection] = deque()
         self._max_idle = max_idle
-        self._slots = asyncio.Semaphore(max_connections)
+        self._max_active = max_connections
+        self._active = 0  # exchanges holding a connection slot
+        self._queued: deque[Exchange] = deque()  # waiting for a slot, in arrival order
+
+    def start(self, method: str, path: str, body: bytes | None, headers: bytes,
+              on_done: Callable[[Exchange], None]) -> Exchange:
+        """Send one request (now, when a connection is idle); `headers` are pre-encoded lines ending in CRLF."""
+        head = b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n" % (
+            method.encode(), path.encode(), self._host_header, headers, len(body) if body else 0)
+        exchange = Exchange(self, head + body if body else head, on_done)
+        if self._active < self._max_active:
+            self._active += 1
+            self._dispatch(exchange)
+        else:
+            self._queued.append(exchange)
+        return exchange
 
     async def request(self, method: str, path: str, body: bytes | None, headers: bytes = b"") -> Response:
-        """Send one request; `headers` are extra pre-encoded header lines, each ending in CRLF."""
-        length = len(body) if body is not None else 0
-        head = (f"{method} {path} HTTP/1.1\r\n".encode() + self._host_header + headers
-                + b"Content-Length: %d\r\n\r\n" % length)
-        data = head + body if body else head
-        async with self._slots:
-            connection, reused = await self._acquire()
-            try:
-                response = await self._exchange(connection, data)
-            except ConnectionFailed:
-                if not reused or connection.responded:
-                    raise
-                # A reused keep-alive connection the server had already closed: it never saw the
-                # request, so sending it once more on a fresh connection is safe.
-                connection, _ = await self._acquire(fresh=True)
-                response = await self._exchange(connection, data)
-            self._release(connection)
-            return response
-
-    async def _exchange(self, connection: _Connection, data: bytes) -> Response:
+        """Send one request and wait for its response; `headers` as for `start`."""
+        done = asyncio.get_running_loop().create_future()
+        exchange = self.start(method, path, body, headers, lambda _: done.done() or done.set_result(None))
         try:
-            return await connection.request(data)
-        except BaseException:
-            connection.abort()  # cancelled or failed mid-exchange: its state is unknown
+            await done
+        except asyncio.CancelledError:
+            exchange.cancel()
             raise
+        if exchange.error is not None:
+            raise exchange.error
+        assert exchange.response is not None
+        return exchange.response
 
-    async def _acquire(self, fresh: bool = False) -> tuple[_Connection, bool]:
-        while self._idle and not fresh:
-            connection = self._idle.pop()
+    def _dispatch(self, exchange: Exchange) -> None:
+        exchange._state = ACTIVE
+        idle = self._idle
+        while idle:
+            connection = idle.pop()
             if not connection.closed:
-                return connection, True
-        loop = asyncio.get_running_loop()
+                exchange._reused = True
+                connection.send(exchange)
+                return
+        self._connect(exchange)
+
+    def _connect(self, exchange: Exchange) -> None:
+        exchange._reused = False
+        exchange._task = asyncio.get_running_loop().create_task(self._open(exchange))
+
+    async def _open(self, exchange: Exchange) -> None:
         try:
-            _, connection = await loop.create_connection(
+            _, connection = await asyncio.get_running_loop().create_connection(
                 _Connection, self._host, self._port, ssl=self._tls,
                 server_hostname=self._host if self._tls is not None else None)
         except OSError as exc:
-            raise ConnectionFailed(f"cannot connect to {self._host}:{self._port}: {exc.strerror or exc}") from exc
-        return connection, False
-
-    def _release(self, connection: _Connection) -> None:
-        if connection.closed:
+            exchange._task = None
+            exchange._failed(ConnectionFailed(f"cannot connect to {self._host}:{self._port}: "
+                                              f"{exc.strerror or exc}"))
             return
-        if len(self._idle) >= self._max_idle:
-            connection.abort()
+        exchange._task = None
+        connection.send(exchange)
+
+    def _finished(self, connection: _Connection | None) -> None:
+        """An active exchange ended; keep its connection when reusable and hand its slot on."""
+        if connection is not None and not connection.closed:
+            if len(self._idle) >= self._max_idle:
+                connection.abort()
+            else:
+                self._idle.append(connection)
+        if self._queued:
+            self._dispatch(self._queued.popleft())
         else:
-            self._idle.append(connection)
+            self._active -= 1
+
+    def _unqueue(self, exchange: Exchange) -> None:
+        self._queued.remove(exchange)
 
     def close(self) -> None:
         while self._idle:

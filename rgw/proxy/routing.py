@@ -11,10 +11,14 @@ from rgw.envelope import error_message
 from rgw.proxy.config import Routing
 from rgw.proxy.freshness import Freshness
 from rgw.proxy.health import HealthBook
-from rgw.proxy.http1 import Response
-from rgw.proxy.upstream import RegionClient, UpstreamError
+from rgw.proxy.http1 import Exchange, Response
+from rgw.proxy.upstream import RegionClient, timed_out, upstream_error
 
 log = logging.getLogger("rgw.routing")
+
+# uvloop's clock is cached to the millisecond: a timer may wake us a hair before the time it was
+# set for. Counting that as reached avoids re-arming a zero-length timer and spinning.
+TIMER_SLACK = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,73 +138,135 @@ class ReadRouter:
             self._book.watch(collection)
         plan = await self.order_fresh(collection, min_lsn, allowed) if wait_fresh else self.order(
             collection, min_lsn, allowed)
-        order = plan.regions
-        if not order:
+        if not plan.regions:
             raise NoSourceAvailable([Attempt(",".join(sorted(allowed or ())) or "regions", "none allowed")])
-        preferred = preferred or self._preferred
-        routing = self._routing
-        deadline = time.monotonic() + routing.request_timeout_s
-        attempts: list[Attempt] = []
-        pending: dict[asyncio.Task[Response], tuple[RegionClient, float]] = {}
-        missing: tuple[RegionClient, Response] | None = None
-        launched = 0
-
-        def launch() -> None:
-            nonlocal launched
-            client = order[launched]
-            launched += 1
-            per_try = max(0.001, min(routing.per_try_timeout_s, deadline - time.monotonic()))
-            task = asyncio.ensure_future(client.send(method, path, body, per_try))
-            pending[task] = (client, time.monotonic())
-
-        launch()
-        try:
-            while pending:
-                last_client = next(reversed(pending.values()))[0]
-                can_hedge = routing.hedging and launched < plan.fresh  # hedge only to fresh regions
-                wait = self.hedge_delay(last_client) if can_hedge else deadline - time.monotonic()
-                done, _ = await asyncio.wait(pending, timeout=max(0.0, wait),
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if not done:
-                    if time.monotonic() >= deadline:
-                        break
-                    if can_hedge:
-                        launch()
-                    continue
-                for task in done:
-                    client, started = pending.pop(task)
-                    try:
-                        reply = task.result()
-                    except UpstreamError as exc:
-                        self._book.record_failure(client.name, str(exc))
-                        attempts.append(Attempt(client.name, str(exc)))
-                        continue
-                    reason = failure_reason(reply)
-                    if reason is None:
-                        self._book.record_success(client.name, time.monotonic() - started)
-                        if collection is not None:
-                            self._book.collection_present(client.name, collection)
-                        attempts.append(Attempt(client.name, "ok"))
-                        return self._answer(client.name, reply, attempts, preferred)
-                    attempts.append(Attempt(client.name, reason))
-                    if reply.status >= 500:
-                        self._book.record_failure(client.name, reason)
-                    elif collection is not None:
-                        self._book.record_success(client.name, time.monotonic() - started)
-                        self._book.collection_missing(client.name, collection)
-                        missing = missing or (client, reply)
-                if not pending and launched < len(order) and time.monotonic() < deadline:
-                    launch()
-        finally:
-            for task in pending:
-                task.cancel()
-        attempts.extend(Attempt(c.name, "not tried: request deadline passed") for c in order[launched:])
-        attempts.extend(Attempt(c.name, "timeout: request deadline passed") for c, _ in pending.values())
-        if missing is not None and all(a.outcome == "collection missing" for a in attempts):
-            client, reply = missing  # every region says so: the collection really does not exist
-            return self._answer(client.name, reply, attempts, preferred)
-        raise NoSourceAvailable(attempts)
+        return await _Race(self, plan, method, path, body, collection, preferred or self._preferred).run()
 
     def _answer(self, region: str, reply: Response, attempts: list[Attempt], preferred: str) -> Answer:
         mode = "normal" if region == preferred else "failover"
         return Answer(region, reply, mode, tuple(attempts), staleness_s=self._freshness.staleness_s(region))
+
+
+class _Try:
+    """One attempt in flight: which region, since when, and until when it may take."""
+
+    __slots__ = ("client", "exchange", "expires", "per_try", "started")
+
+    def __init__(self, client: RegionClient, exchange: Exchange, started: float, expires: float,
+                 per_try: float) -> None:
+        self.client = client
+        self.exchange = exchange
+        self.started = started  # time.monotonic(), for the latency window
+        self.expires = expires  # loop time
+        self.per_try = per_try
+
+
+class _Race:
+    """One read across a plan's regions: the first, then a hedge or the next on failure, until one answers.
+
+    Attempts are http1 exchanges that wake this coroutine from their connection's callback, and one
+    timer covers the next hedge, per-try timeout or the deadline: no task per attempt and no
+    asyncio.wait, which measured as two extra event-loop turns per query.
+    """
+
+    def __init__(self, router: ReadRouter, plan: Plan, method: str, path: str, body: bytes | None,
+                 collection: str | None, preferred: str) -> None:
+        self._router = router
+        self._plan = plan
+        self._method = method
+        self._path = path
+        self._body = body
+        self._collection = collection
+        self._preferred = preferred
+        self._loop = asyncio.get_running_loop()
+        self._waiter: asyncio.Future[None] | None = None
+        self._pending: list[_Try] = []
+        self._launched = 0
+
+    def _wake(self, *_: object) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _launch(self, now: float, deadline: float) -> float:
+        """Start the next region's attempt; returns when to hedge it."""
+        router = self._router
+        client = self._plan.regions[self._launched]
+        self._launched += 1
+        per_try = max(0.001, min(router._routing.per_try_timeout_s, deadline - now))
+        exchange = client.start(self._method, self._path, self._body, self._wake)
+        self._pending.append(_Try(client, exchange, time.monotonic(), now + per_try, per_try))
+        return now + router.hedge_delay(client)
+
+    async def run(self) -> Answer:
+        router, book, loop = self._router, self._router._book, self._loop
+        routing, collection, plan = router._routing, self._collection, self._plan
+        order, pending = plan.regions, self._pending
+        attempts: list[Attempt] = []
+        missing: tuple[RegionClient, Response] | None = None
+        now = loop.time()
+        deadline = now + routing.request_timeout_s
+        hedge_at = self._launch(now, deadline)
+        try:
+            while pending:
+                for attempt in [a for a in pending if a.exchange.finished]:
+                    pending.remove(attempt)
+                    client, exchange = attempt.client, attempt.exchange
+                    if exchange.error is not None:
+                        reason = str(upstream_error(exchange.error))
+                        book.record_failure(client.name, reason)
+                        attempts.append(Attempt(client.name, reason))
+                        continue
+                    reply = exchange.response
+                    assert reply is not None
+                    reason = failure_reason(reply)
+                    if reason is None:
+                        book.record_success(client.name, time.monotonic() - attempt.started)
+                        if collection is not None:
+                            book.collection_present(client.name, collection)
+                        attempts.append(Attempt(client.name, "ok"))
+                        return router._answer(client.name, reply, attempts, self._preferred)
+                    attempts.append(Attempt(client.name, reason))
+                    if reply.status >= 500:
+                        book.record_failure(client.name, reason)
+                    elif collection is not None:
+                        book.record_success(client.name, time.monotonic() - attempt.started)
+                        book.collection_missing(client.name, collection)
+                        missing = missing or (client, reply)
+                now = loop.time() + TIMER_SLACK
+                for attempt in [a for a in pending if a.expires <= now]:
+                    pending.remove(attempt)
+                    attempt.exchange.cancel()
+                    reason = str(timed_out(attempt.per_try))
+                    book.record_failure(attempt.client.name, reason)
+                    attempts.append(Attempt(attempt.client.name, reason))
+                if now >= deadline:
+                    break
+                can_hedge = routing.hedging and self._launched < plan.fresh  # hedge only to fresh regions
+                if not pending:
+                    if self._launched == len(order):
+                        break
+                    hedge_at = self._launch(now, deadline)  # the previous one failed: on to the next
+                    continue
+                if can_hedge and now >= hedge_at:
+                    hedge_at = self._launch(now, deadline)
+                    continue
+                wake_at = min(deadline, min(a.expires for a in pending))
+                if can_hedge:
+                    wake_at = min(wake_at, hedge_at)
+                self._waiter = loop.create_future()
+                timer = loop.call_at(wake_at, self._wake)
+                try:
+                    await self._waiter
+                finally:
+                    timer.cancel()
+                    self._waiter = None
+        finally:
+            for attempt in pending:
+                attempt.exchange.cancel()
+        attempts.extend(Attempt(c.name, "not tried: request deadline passed") for c in order[self._launched:])
+        attempts.extend(Attempt(a.client.name, "timeout: request deadline passed") for a in pending)
+        if missing is not None and all(a.outcome == "collection missing" for a in attempts):
+            client, reply = missing  # every region says so: the collection really does not exist
+            return router._answer(client.name, reply, attempts, self._preferred)
+        raise NoSourceAvailable(attempts)

@@ -23,7 +23,7 @@ from rgw.journal.log import SqliteJournal, journal_path
 from rgw.journal.replication import Replication
 from rgw.journal.schemas import SchemaBook
 from rgw.journal.writer import JournalWriter
-from rgw.proxy import admin, api, status
+from rgw.proxy import admin, api, serve, status
 from rgw.proxy.chain import ChainRouter
 from rgw.proxy.config import GatewayConfig
 from rgw.proxy.health import HealthBook, HealthChecker
@@ -128,5 +128,4 @@ def run_gateway(config: GatewayConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvloop.install()
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    web.run_app(build_app(config), host=config.host, port=config.port, access_log=None, print=None,
-                handle_signals=True, shutdown_timeout=5)
+    serve.run_app(build_app(config), host=config.host, port=config.port, shutdown_timeout=5)

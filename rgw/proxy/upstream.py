@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from rgw.proxy.config import Region
-from rgw.proxy.http1 import ConnectionFailed, Pool, ProtocolViolation, Response
+from rgw.proxy.http1 import ConnectionFailed, Exchange, Pool, ProtocolViolation, Response
 
 
 class UpstreamError(Exception):
@@ -17,6 +18,16 @@ class UpstreamError(Exception):
         super().__init__(f"{kind}: {detail}")
         self.kind = kind  # "connect" | "timeout" | "protocol"
         self.detail = detail
+
+
+def upstream_error(exc: ConnectionFailed | ProtocolViolation) -> UpstreamError:
+    if isinstance(exc, ProtocolViolation):
+        return UpstreamError("protocol", str(exc))
+    return UpstreamError("connect", str(exc))
+
+
+def timed_out(timeout: float) -> UpstreamError:
+    return UpstreamError("timeout", f"no answer within {timeout:.2f}s")
 
 
 class RegionClient:
@@ -42,11 +53,17 @@ class RegionClient:
             async with asyncio.timeout(timeout):
                 return await self._pool.request(method, path_qs, body, self._headers)
         except TimeoutError as exc:
-            raise UpstreamError("timeout", f"no answer within {timeout:.2f}s") from exc
-        except ConnectionFailed as exc:
-            raise UpstreamError("connect", str(exc)) from exc
-        except ProtocolViolation as exc:
-            raise UpstreamError("protocol", str(exc)) from exc
+            raise timed_out(timeout) from exc
+        except (ConnectionFailed, ProtocolViolation) as exc:
+            raise upstream_error(exc) from exc
+
+    def start(self, method: str, path_qs: str, body: bytes | None,
+              on_done: Callable[[Exchange], None]) -> Exchange:
+        """Send without awaiting: `on_done` is called when the exchange ends by itself (see http1.Exchange).
+
+        The caller owns the timeout: it cancels the exchange and reports `timed_out`.
+        """
+        return self._pool.start(method, path_qs, body, self._headers, on_done)
 
     def close(self) -> None:
         self._pool.close()

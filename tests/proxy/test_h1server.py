@@ -1,0 +1,192 @@
+"""rgw.proxy.h1server in-process, with short timeouts: slow and idle clients, crashes, backlog, shutdown.
+
+A small API stands in for the gateway's (paths under /fast are its own, the rest go to an
+aiohttp fallback), served on a real loopback socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from rgw.proxy.h1server import H1Server, Reply, Request, parse_head
+from tests.proxy.front_door import closed_by_server, read_response, request
+
+
+class EchoApi:
+    max_body = 1 << 20
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.seen: list[str] = []
+
+    def route(self, method: str, target: str) -> str | None:
+        return target if target.startswith("/fast") else None
+
+    async def handle(self, request: Request) -> Reply:
+        self.seen.append(request.target)
+        if request.target == "/fast/crash":
+            raise RuntimeError("boom")
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        body = request.body or b""
+        return Reply(200, b"%s %d" % (request.target.encode(), len(body)), "text/plain",
+                     {"X-Seen": request.headers.get("x-tag", "-")})
+
+    def crashed(self) -> Reply:
+        return Reply(500, b'{"status":{"error":"crashed"}}')
+
+    def timed_out(self) -> Reply:
+        return Reply(408, b'{"status":{"error":"too slow"}}')
+
+
+async def fallback_handler(request: web.BaseRequest) -> web.Response:
+    body = await request.read()
+    return web.Response(text=f"aiohttp {request.path} {len(body)}")
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[H1Server, EchoApi, int]]:
+    api = EchoApi()
+    front = H1Server(api, web.Server(fallback_handler), head_timeout=0.4, body_timeout=0.4, keepalive_timeout=0.6,
+                     sweep_interval=0.05)
+    server = await asyncio.get_running_loop().create_server(front, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield front, api, port
+    finally:
+        server.close()
+        await front.shutdown(1.0)
+
+
+async def open_to(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+@pytest.mark.parametrize(("head", "plain"), [
+    (b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 3", True),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Tag:  a b \t", True),
+    (b"GET /fast HTTP/1.1", False),  # no Host
+    (b"GET /fast HTTP/1.0\r\nHost: x", False),
+    (b"get /fast HTTP/1.1\r\nHost: x", False),
+    (b"HEAD /fast HTTP/1.1\r\nHost: x", False),
+    (b"GET http://x/fast HTTP/1.1\r\nHost: x", False),
+    (b"GET /fa st HTTP/1.1\r\nHost: x", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nHost: y", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Length: -1", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nExpect: 100-continue", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nUpgrade: websocket", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\n folded", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nX-A: 1\nX-B: 2", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nX-A: \x00", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nBad Name: 1", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x" + b"\r\nX-N: 1" * 129, False),
+])
+def test_only_plain_heads_are_parsed_here(head: bytes, plain: bool) -> None:
+    assert (parse_head(head) is not None) == plain
+
+
+async def test_pipelined_requests_answer_in_order_then_hand_over(served) -> None:
+    _, api, port = served
+    reader, writer = await open_to(port)
+    writer.write(request("POST", "/fast/a", b"123") + request("GET", "/fast/b", headers={"X-Tag": "t"})
+                 + request("POST", "/other", b"12345") + request("GET", "/fast/c"))
+    replies = [await read_response(reader) for _ in range(4)]
+    assert [r.body if r else None for r in replies] == [b"/fast/a 3", b"/fast/b 0", b"aiohttp /other 5",
+                                                         b"aiohttp /fast/c 0"]
+    assert replies[1] is not None and replies[1].headers["x-seen"] == "t"
+    assert api.seen == ["/fast/a", "/fast/b"]  # after the hand-over aiohttp serves the connection
+    writer.close()
+
+
+async def test_a_body_arriving_in_pieces_is_put_together(served) -> None:
+    _, _, port = served
+    reader, writer = await open_to(port)
+    writer.write(b"POST /fast/x HTTP/1.1\r\nHost: x\r\nContent-Len")
+    await asyncio.sleep(0.05)
+    writer.write(b"gth: 10\r\n\r\n01234")
+    await asyncio.sleep(0.05)
+    writer.write(b"56789" + request("GET", "/fast/y"))
+    assert (await read_response(reader)).body == b"/fast/x 10"
+    assert (await read_response(reader)).body == b"/fast/y 0"
+    writer.close()
+
+
+async def test_a_slow_head_is_cut_off_with_408(served) -> None:
+    _, _, port = served
+    reader, writer = await open_to(port)
+    reading = asyncio.create_task(read_response(reader, timeout=3))
+    # Slowloris: a byte at a time, each well inside any per-read timeout; the head's deadline holds.
+    for byte in b"GET /fast HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 20:
+        if reading.done():
+            break
+        writer.write(bytes([byte]))
+        await asyncio.sleep(0.05)
+    reply = await reading
+    assert reply is not None and reply.status == 408
+    assert await closed_by_server(reader, timeout=1)
+    writer.close()
+
+
+async def test_a_stalled_body_is_cut_off_with_408(served) -> None:
+    _, _, port = served
+    reader, writer = await open_to(port)
+    writer.write(b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123")
+    reply = await read_response(reader, timeout=2)
+    assert reply is not None and reply.status == 408
+    assert await closed_by_server(reader, timeout=1)
+    writer.close()
+
+
+async def test_an_idle_connection_is_closed_quietly(served) -> None:
+    _, _, port = served
+    reader, writer = await open_to(port)
+    writer.write(request("GET", "/fast/once"))
+    assert (await read_response(reader)).status == 200
+    assert not await closed_by_server(reader, timeout=0.2)  # kept alive for a while
+    assert await closed_by_server(reader, timeout=2)  # then closed, without a response
+    writer.close()
+
+
+async def test_a_crashing_handler_answers_500_and_the_connection_goes_on(served) -> None:
+    _, _, port = served
+    reader, writer = await open_to(port)
+    writer.write(request("GET", "/fast/crash") + request("GET", "/fast/after"))
+    assert (await read_response(reader)).status == 500
+    assert (await read_response(reader)).body == b"/fast/after 0"
+    writer.close()
+
+
+async def test_a_large_pipelined_backlog_is_all_answered(served) -> None:
+    _, api, port = served
+    api.delay = 0.001
+    reader, writer = await open_to(port)
+    body = b"x" * 50_000
+    count = 60  # 3 MB queued behind slow requests: reading pauses and resumes
+    writer.write(b"".join(request("POST", f"/fast/{i}", body) for i in range(count)))
+    replies = [await read_response(reader) for _ in range(count)]
+    assert [r.body for r in replies if r] == [b"/fast/%d 50000" % i for i in range(count)]
+    writer.close()
+
+
+async def test_shutdown_lets_requests_in_flight_answer(served) -> None:
+    front, api, port = served
+    api.delay = 0.3
+    busy_reader, busy_writer = await open_to(port)
+    idle_reader, idle_writer = await open_to(port)
+    busy_writer.write(request("GET", "/fast/slow"))
+    await asyncio.sleep(0.1)
+    shutting = asyncio.create_task(front.shutdown(2.0))
+    reply = await read_response(busy_reader)
+    assert reply is not None and reply.status == 200 and reply.headers.get("connection") == "close"
+    assert await closed_by_server(idle_reader, timeout=1)
+    await shutting
+    busy_writer.close()
+    idle_writer.close()
