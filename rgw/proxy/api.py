@@ -10,6 +10,7 @@ connections that protocol hands over (unusual framing, operator endpoints, unkno
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, __version__, envelope
 from rgw.proxy.chain import ReadRequest
-from rgw.proxy.h1server import Reply, Request
+from rgw.proxy.h1server import Fields, Reply, Request
 from rgw.proxy.routing import Answer, NoSourceAvailable
 from rgw.qdrant.errors import BadRequest, QdrantError
 
@@ -98,18 +99,21 @@ class Reader(Protocol):
     async def read(self, request: ReadRequest) -> Answer: ...
 
 
-def provenance(answer: Answer) -> dict[str, str]:
-    headers = {
-        "X-Gateway-Source": answer.region,
-        "X-Gateway-Mode": answer.mode,
-        "X-Gateway-Coverage": "1" if answer.coverage >= 1.0 else f"{answer.coverage:.4f}",
-        "X-Gateway-Staleness": f"{answer.staleness_s:.3f}",
-    }
+def provenance(answer: Answer) -> Fields:
+    coverage = "1" if answer.coverage >= 1.0 else f"{answer.coverage:.4f}"
+    staleness = "0.000" if answer.staleness_s == 0.0 else f"{answer.staleness_s:.3f}"
+    fields = _provenance(answer.region, answer.mode, coverage, staleness)
     if len(answer.attempts) > 1:
-        headers["X-Gateway-Attempts"] = ", ".join(map(str, answer.attempts))
+        fields += (("X-Gateway-Attempts", ", ".join(map(str, answer.attempts))),)
     if answer.headers:
-        headers.update(answer.headers)
-    return headers
+        fields += tuple(answer.headers.items())
+    return fields
+
+
+@functools.lru_cache(maxsize=1024)  # the same few answer nearly every request; h1server keeps their rendering
+def _provenance(source: str, mode: str, coverage: str, staleness: str) -> Fields:
+    return (("X-Gateway-Source", source), ("X-Gateway-Mode", mode), ("X-Gateway-Coverage", coverage),
+            ("X-Gateway-Staleness", staleness))
 
 
 def min_lsn(header: Header) -> int:
@@ -128,13 +132,13 @@ def query_text(header: Header) -> str | None:
     return unquote(value) if value else None
 
 
-def error(status: int, message: str, started: float | None = None, headers: dict[str, str] | None = None) -> Reply:
+def error(status: int, message: str, started: float | None = None, headers: Fields = ()) -> Reply:
     """Qdrant's error envelope (as rgw.envelope.error), `{"status": {"error": ...}, "time": seconds}`."""
     elapsed = time.perf_counter() - started if started is not None else 0.0
     return Reply(status, orjson.dumps({"status": {"error": message}, "time": elapsed}), JSON, headers)
 
 
-def ok(result: object, started: float, headers: dict[str, str] | None = None) -> Reply:
+def ok(result: object, started: float, headers: Fields = ()) -> Reply:
     """Qdrant's result envelope (as rgw.envelope.ok)."""
     body = orjson.dumps({"result": result, "status": "ok", "time": time.perf_counter() - started})
     return Reply(200, body, JSON, headers)
@@ -143,7 +147,7 @@ def ok(result: object, started: float, headers: dict[str, str] | None = None) ->
 def unavailable(exc: NoSourceAvailable, started: float) -> Reply:
     tried = "; ".join(str(a) for a in exc.attempts)
     return error(503, f"Service unavailable: no allowed source could answer ({tried})", started,
-                 headers={"X-Gateway-Source": "none", "X-Gateway-Mode": "unavailable"})
+                 headers=(("X-Gateway-Source", "none"), ("X-Gateway-Mode", "unavailable")))
 
 
 def too_large(started: float) -> Reply:
@@ -167,18 +171,7 @@ class GatewayApi:
     def route(self, method: str, target: str) -> tuple[str, str | None] | None:
         """(kind, collection) of a request this API serves, else None (aiohttp answers it: a 404, or an
         operator endpoint)."""
-        route = classify(method, target)
-        if route[0] is not None:
-            return route
-        path = target.partition("?")[0]
-        if method == "GET":
-            if path == "/":
-                return ROOT, None
-            if path in PROBES:
-                return PROBE, None
-        elif method == "POST" and (match := SEARCH_PATH.fullmatch(path)):
-            return SEARCH, unquote(match[1])
-        return None
+        return _route(method, target.partition("?")[0])
 
     async def handle(self, request: Request) -> Reply:
         kind, collection = request.route
@@ -255,6 +248,21 @@ class GatewayApi:
         return ok(result, started, headers=provenance(answer))
 
 
+@functools.lru_cache(maxsize=4096)  # clients ask the same few paths over and over
+def _route(method: str, path: str) -> tuple[str, str | None] | None:
+    route = classify(method, path)
+    if route[0] is not None:
+        return route
+    if method == "GET":
+        if path == "/":
+            return ROOT, None
+        if path in PROBES:
+            return PROBE, None
+    elif method == "POST" and (match := SEARCH_PATH.fullmatch(path)):
+        return SEARCH, unquote(match[1])
+    return None
+
+
 def root() -> Reply:
     # qdrant-client reads `version` to check compatibility; we speak this API version.
     return Reply(200, orjson.dumps({"title": "qdrant - vector search engine", "version": QDRANT_API_VERSION,
@@ -268,7 +276,7 @@ def probe(path: str) -> Reply:
 # -- the same API on aiohttp, for connections rgw.proxy.h1server hands over --------------------------
 def to_aiohttp(reply: Reply) -> web.Response:
     return web.Response(body=reply.body, status=reply.status,
-                        headers={**(reply.headers or {}), "Content-Type": reply.content_type})
+                        headers={**dict(reply.headers), "Content-Type": reply.content_type})
 
 
 def qdrant_handler(api: GatewayApi) -> Callable[[web.Request], Awaitable[web.Response]]:

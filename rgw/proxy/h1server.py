@@ -20,6 +20,7 @@ body within `BODY_TIMEOUT_S` (slowloris), and an idle keep-alive connection clos
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -46,6 +47,7 @@ HAND_OVER_HEADERS = frozenset({"transfer-encoding", "expect", "upgrade", "conten
 SINGLETON_HEADERS = frozenset({"content-length", "content-location", "content-range", "content-type", "etag",
                                "host", "max-forwards", "server", "transfer-encoding", "user-agent"})
 MAX_HEADERS = 128
+MAX_REMEMBERED_HEADS = 256  # distinct header blocks kept parsed (clients' blocks repeat)
 REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -53,9 +55,13 @@ REASONS = {s.value: s.phrase for s in HTTPStatus}
 class Request:
     method: str
     target: str  # path and query, as sent
-    headers: dict[str, str]  # lower-cased names; the first of repeated headers
+    headers: dict[str, str]  # lower-case names; shared between requests (see parse_head): read only
     body: bytes | None  # None when the request had no body
     route: Any  # what Api.route said about it
+    close: bool = False  # the client sent Connection: close
+
+
+Fields = tuple[tuple[str, str], ...]  # response header (name, value) pairs; hashable, so renderings are kept
 
 
 @dataclass(slots=True)
@@ -63,7 +69,7 @@ class Reply:
     status: int
     body: bytes
     content_type: str = "application/json"
-    headers: dict[str, str] | None = None
+    headers: Fields = ()
 
 
 class Api(Protocol):
@@ -86,44 +92,68 @@ class Api(Protocol):
         ...
 
 
-def parse_head(head: bytes) -> tuple[str, str, dict[str, str], int] | None:
-    """(method, target, headers, content length) of a plain HTTP/1.1 request head, else None.
+def parse_head(head: bytes) -> tuple[str, str, dict[str, str], int, bool] | None:
+    """(method, target, headers, content length, Connection: close) of a plain HTTP/1.1 request head.
 
     None means "not plain": the caller hands the connection to aiohttp, which accepts or refuses.
+    `headers` (lower-case names, the first of repeated ones; Content-Length left out) may be
+    shared between requests: read it, never change it.
     """
     line_end = head.find(b"\r\n")
-    line = _REQUEST_LINE.fullmatch(head if line_end < 0 else head[:line_end])
+    if line_end < 0:
+        return None  # no Host header: HTTP/1.1 requires it, aiohttp refuses the request
+    line = _REQUEST_LINE.fullmatch(head[:line_end])
     if line is None:
         return None
-    headers: dict[str, str] = {}
-    if line_end >= 0:
-        block = head[line_end + 2:] + b"\r\n"
-        if _HEADER_BLOCK.fullmatch(block) is None:
+    block = head[line_end + 2:] + b"\r\n"
+    # A client sends the same header lines on every request but for Content-Length's value: the
+    # lines without that value are parsed once and remembered.
+    lower = block.lower()
+    at = 0 if lower.startswith(b"content-length:") else lower.find(b"\ncontent-length:")
+    length = 0
+    if at >= 0:
+        at += at > 0  # past the newline
+        value_at = at + len(b"content-length:")
+        value_end = lower.index(b"\r\n", value_at)
+        text = lower[value_at:value_end].strip(b" \t")
+        if not text.isdigit():
             return None
-        fields = block.decode("utf-8", "surrogateescape").split("\r\n")[:-1]  # decoded as aiohttp does
-        if len(fields) > MAX_HEADERS:
-            return None
-        for field in fields:
-            name, _, value = field.partition(":")
-            name = name.lower()
-            if name in headers:
-                if name in SINGLETON_HEADERS:
-                    return None  # aiohttp refuses a repeated Host, Content-Length...: let it
-                continue
-            headers[name] = value.strip(" \t")
-        if not HAND_OVER_HEADERS.isdisjoint(headers):
-            return None
-    if "host" not in headers:
-        return None  # HTTP/1.1 requires it; aiohttp refuses the request without
-    length = headers.get("content-length")
-    if length is not None and not (length.isascii() and length.isdigit()):
+        length = int(text)
+        block = block[:value_at] + block[value_end:]
+    fields = _FIELDS.get(block, _UNKNOWN)
+    if fields is _UNKNOWN:
+        if len(_FIELDS) >= MAX_REMEMBERED_HEADS:
+            _FIELDS.clear()
+        fields = _FIELDS[block] = _parse_fields(block)
+    if fields is None:
         return None
-    return line[1].decode("ascii"), line[2].decode("ascii"), headers, int(length) if length else 0
+    return line[1].decode("ascii"), line[2].decode("ascii"), fields[0], length, fields[1]
 
 
-def _wants_close(headers: dict[str, str]) -> bool:
-    connection = headers.get("connection")
-    return connection is not None and "close" in connection.lower()
+def _parse_fields(block: bytes) -> tuple[dict[str, str], bool] | None:
+    """(headers, Connection: close) of plain header lines, each ending in CRLF; None if not plain."""
+    if _HEADER_BLOCK.fullmatch(block) is None:
+        return None
+    lines = block.decode("utf-8", "surrogateescape").split("\r\n")[:-1]  # decoded as aiohttp does
+    if len(lines) > MAX_HEADERS:
+        return None
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        name = name.lower()
+        if name in headers:
+            if name in SINGLETON_HEADERS:
+                return None  # aiohttp refuses a repeated Host, Content-Length...: let it
+            continue
+        headers[name] = value.strip(" \t")
+    if "host" not in headers or not HAND_OVER_HEADERS.isdisjoint(headers):
+        return None  # HTTP/1.1 requires Host (aiohttp refuses without); framing it leaves to aiohttp
+    headers.pop("content-length", None)
+    return headers, "close" in headers.get("connection", "").lower()
+
+
+_UNKNOWN: tuple[dict[str, str], bool] = ({}, False)
+_FIELDS: dict[bytes, tuple[dict[str, str], bool] | None] = {}
 
 
 class H1Server:
@@ -140,7 +170,7 @@ class H1Server:
         self._sweep_interval = sweep_interval
         self.connections: set[Connection] = set()
         self.closing = False
-        self.date = formatdate(usegmt=True)
+        self.date_bytes = formatdate(usegmt=True).encode()
         self._sweeper: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -155,7 +185,7 @@ class H1Server:
         # One timer for every connection, rather than one per request: the deadlines only bound
         # slow or idle clients, so their precision is the sweep interval.
         assert self.loop is not None
-        self.date = formatdate(usegmt=True)
+        self.date_bytes = formatdate(usegmt=True).encode()
         now = self.loop.time()
         for connection in [c for c in self.connections if c.deadline is not None and c.deadline <= now]:
             connection.expire()
@@ -177,18 +207,37 @@ class H1Server:
             self._sweeper = None
 
 
+@functools.lru_cache(maxsize=64)
+def _reason(status: int) -> bytes:
+    return REASONS.get(status, "Unknown").encode()
+
+
+@functools.lru_cache(maxsize=64)
+def _latin1(text: str) -> bytes:
+    return text.encode("latin-1")
+
+
+@functools.lru_cache(maxsize=1024)  # a few provenance sets answer nearly every request
+def _fields(fields: Fields) -> bytes:
+    for name, value in fields:
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"response header {name} holds a line break")
+    return "".join(f"{name}: {value}\r\n" for name, value in fields).encode("latin-1")
+
+
 class Connection(asyncio.Protocol):
     """One client connection, served here until it sends something only aiohttp should handle."""
 
-    __slots__ = ("_body_head", "_buffer", "_have", "_loop", "_parts", "_read_paused", "_receiving", "_server",
-                 "_transport", "_write_paused", "busy", "deadline")
+    __slots__ = ("_body_head", "_buffer", "_have", "_length", "_loop", "_parts", "_read_paused", "_receiving",
+                 "_server", "_transport", "_write_paused", "busy", "deadline")
 
     def __init__(self, server: H1Server, loop: asyncio.AbstractEventLoop) -> None:
         self._server = server
         self._loop = loop  # kept: asyncio.get_running_loop() costs a getpid() system call each time
         self._transport: asyncio.Transport | None = None
         self._buffer = b""  # bytes not yet parsed: a head, or pipelined requests while busy
-        self._body_head: tuple[str, str, dict[str, str], int, Any] | None = None  # a head whose body is arriving
+        self._body_head: Request | None = None  # a request whose body is arriving
+        self._length = 0  # ... and its body's length
         self._parts: list[bytes] = []
         self._have = 0
         self._read_paused = False
@@ -222,7 +271,7 @@ class Connection(asyncio.Protocol):
         if self._body_head is not None:
             self._parts.append(data)
             self._have += len(data)
-            if self._have >= self._body_head[3]:
+            if self._have >= self._length:
                 self._body_complete()
             return
         self._buffer = self._buffer + data if self._buffer else data
@@ -254,7 +303,7 @@ class Connection(asyncio.Protocol):
         if head is None or head[3] > api.max_body:
             self._hand_over()
             return
-        method, target, headers, length = head
+        method, target, headers, length, close = head
         route = api.route(method, target)
         if route is None:
             self._hand_over()
@@ -262,27 +311,28 @@ class Connection(asyncio.Protocol):
         start = end + 4
         if length == 0:
             self._buffer = buffer[start:]
-            self._start(Request(method, target, headers, None, route))
+            self._start(Request(method, target, headers, None, route, close))
         elif len(buffer) - start >= length:
             self._buffer = buffer[start + length:]
-            self._start(Request(method, target, headers, buffer[start:start + length], route))
+            self._start(Request(method, target, headers, buffer[start:start + length], route, close))
         else:
             self._buffer = b""
-            self._body_head = (method, target, headers, length, route)
+            self._body_head = Request(method, target, headers, None, route, close)
+            self._length = length
             self._parts = [buffer[start:]]
             self._have = len(buffer) - start
             self._set_deadline(self._server.body_timeout)
 
     def _body_complete(self) -> None:
-        head = self._body_head
-        assert head is not None
+        request = self._body_head
+        assert request is not None
         data = b"".join(self._parts)
         self._body_head = None
         self._parts = []
         self._have = 0
-        length = head[3]
-        self._buffer = data[length:]
-        self._start(Request(head[0], head[1], head[2], data[:length], head[4]))
+        request.body = data[:self._length]
+        self._buffer = data[self._length:]
+        self._start(request)
 
     def _set_deadline(self, seconds: float) -> None:
         self.deadline = self._loop.time() + seconds
@@ -295,7 +345,7 @@ class Connection(asyncio.Protocol):
 
     async def _serve(self, request: Request) -> None:
         api = self._server.api
-        close = _wants_close(request.headers)
+        close = request.close
         try:
             reply = await api.handle(request)
             close = close or self._server.closing
@@ -325,18 +375,9 @@ class Connection(asyncio.Protocol):
 
     def _encode(self, reply: Reply, close: bool) -> bytes:
         body = reply.body
-        lines = [f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Unknown')}\r\n"
-                 f"Content-Type: {reply.content_type}\r\nContent-Length: {len(body)}\r\n"
-                 f"Date: {self._server.date}\r\n"]
-        if reply.headers:
-            for name, value in reply.headers.items():
-                if "\r" in value or "\n" in value:
-                    raise ValueError(f"response header {name} holds a line break")
-                lines.append(f"{name}: {value}\r\n")
-        if close:
-            lines.append("Connection: close\r\n")
-        lines.append("\r\n")
-        return "".join(lines).encode("latin-1") + body
+        return b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s%s\r\n%s" % (
+            reply.status, _reason(reply.status), _latin1(reply.content_type), len(body), self._server.date_bytes,
+            _fields(reply.headers), b"Connection: close\r\n" if close else b"", body)
 
     # -- the way out ---------------------------------------------------------------------------
     def _hand_over(self) -> None:

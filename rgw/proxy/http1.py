@@ -33,7 +33,7 @@ class ProtocolViolation(Exception):
     """The peer answered something that is not HTTP/1.x."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every query, and a frozen __init__ costs 4x
 class Response:
     status: int
     content_type: str
@@ -104,30 +104,30 @@ class _ResponseParser:
         return False
 
     def _parse_head(self, head: bytes) -> None:
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
+        line_end = head.find(b"\r\n")
+        parts = (head if line_end < 0 else head[:line_end]).split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise ProtocolViolation(f"bad status line {lines[0][:80]!r}")
+            raise ProtocolViolation(f"bad status line {head[:80]!r}")
         status = int(parts[1])
         self.keep_alive = parts[0] != b"HTTP/1.0"
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            value = value.strip()
-            if name == b"content-length":
-                if not value.isdigit():
-                    raise ProtocolViolation(f"bad content-length {value[:40]!r}")
-                self._length = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                self._chunked = True
-            elif name == b"content-type":
-                self.content_type = value.decode("latin-1")
-            elif name == b"connection":
-                token = value.lower()
-                if token == b"close":
-                    self.keep_alive = False
-                elif token == b"keep-alive":
-                    self.keep_alive = True
+        # Four lookups in the lower-cased head instead of a loop over every line: the head is
+        # parsed once per query. The first of repeated fields counts.
+        lower = head.lower()
+        if (length := _field(lower, b"\r\ncontent-length:")) is not None:
+            if not length.isdigit():
+                raise ProtocolViolation(f"bad content-length {length[:40]!r}")
+            self._length = int(length)
+        if (encoding := _field(lower, b"\r\ntransfer-encoding:")) is not None and b"chunked" in encoding:
+            self._chunked = True
+        if (start := lower.find(b"\r\ncontent-type:")) >= 0:
+            start += len(b"\r\ncontent-type:")
+            end = lower.find(b"\r\n", start)
+            self.content_type = head[start:end if end >= 0 else len(head)].strip().decode("latin-1")
+        connection = _field(lower, b"\r\nconnection:")
+        if connection == b"close":
+            self.keep_alive = False
+        elif connection == b"keep-alive":
+            self.keep_alive = True
         if self._chunked:
             self._length = None
         elif status in (204, 304) or 100 <= status < 200:
@@ -162,6 +162,16 @@ class _ResponseParser:
                 return False
             chunks.append(bytes(buffer[data_start:data_start + size]))
             position = data_start + size + 2
+
+
+def _field(lower: bytes, name: bytes) -> bytes | None:
+    """The value of the first field `name` (b"\\r\\n" + lower-case name + b":") in a lower-cased head."""
+    start = lower.find(name)
+    if start < 0:
+        return None
+    start += len(name)
+    end = lower.find(b"\r\n", start)
+    return lower[start:end if end >= 0 else len(lower)].strip()
 
 
 QUEUED, ACTIVE, FINISHED = 0, 1, 2

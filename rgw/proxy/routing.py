@@ -30,7 +30,7 @@ class Attempt:
         return f"{self.region}: {self.outcome}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every query, and a frozen __init__ costs 4x
 class Answer:
     region: str
     reply: Response
@@ -63,7 +63,7 @@ def failure_reason(reply: Response) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Plan:
     """The regions a read will try, in order: the first `fresh` are caught up, the first `serving` usable."""
 
@@ -83,6 +83,8 @@ class ReadRouter:
         self._book = book
         self._routing = routing
         self._freshness = freshness
+        # The gateway's one event loop, kept: asyncio.get_running_loop() costs a getpid() system call.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def order_fresh(self, collection: str | None, min_lsn: int,
                           allowed: frozenset[str] | None = None) -> Plan:
@@ -110,6 +112,8 @@ class ReadRouter:
         candidates = self._clients if allowed is None else [c for c in self._clients if c.name in allowed]
         serving = [c for c in candidates if self._book.regions[c.name].serves(collection, now)]
         fresh = [c for c in serving if self._freshness.applied(c.name, collection) >= required]
+        if len(fresh) == len(candidates):  # all usable and caught up: the usual case, no more lists
+            return Plan(fresh, len(fresh), len(fresh), required)
         lagging = [c for c in serving if c not in fresh]
         rest = [c for c in candidates if c not in serving]
         return Plan(fresh + lagging + rest, len(fresh), len(serving), required)
@@ -140,7 +144,10 @@ class ReadRouter:
             collection, min_lsn, allowed)
         if not plan.regions:
             raise NoSourceAvailable([Attempt(",".join(sorted(allowed or ())) or "regions", "none allowed")])
-        return await _Race(self, plan, method, path, body, collection, preferred or self._preferred).run()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return await _Race(self, loop, plan, method, path, body, collection, preferred or self._preferred).run()
 
     def _answer(self, region: str, reply: Response, attempts: list[Attempt], preferred: str) -> Answer:
         mode = "normal" if region == preferred else "failover"
@@ -169,8 +176,8 @@ class _Race:
     asyncio.wait, which measured as two extra event-loop turns per query.
     """
 
-    def __init__(self, router: ReadRouter, plan: Plan, method: str, path: str, body: bytes | None,
-                 collection: str | None, preferred: str) -> None:
+    def __init__(self, router: ReadRouter, loop: asyncio.AbstractEventLoop, plan: Plan, method: str, path: str,
+                 body: bytes | None, collection: str | None, preferred: str) -> None:
         self._router = router
         self._plan = plan
         self._method = method
@@ -178,7 +185,7 @@ class _Race:
         self._body = body
         self._collection = collection
         self._preferred = preferred
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._waiter: asyncio.Future[None] | None = None
         self._pending: list[_Try] = []
         self._launched = 0

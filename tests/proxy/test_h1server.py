@@ -34,7 +34,7 @@ class EchoApi:
             await asyncio.sleep(self.delay)
         body = request.body or b""
         return Reply(200, b"%s %d" % (request.target.encode(), len(body)), "text/plain",
-                     {"X-Seen": request.headers.get("x-tag", "-")})
+                     (("X-Seen", request.headers.get("x-tag", "-")),))
 
     def crashed(self) -> Reply:
         return Reply(500, b'{"status":{"error":"crashed"}}')
