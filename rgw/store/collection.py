@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +28,7 @@ from rgw.durable import atomic_write, fsync_tree
 from rgw.qdrant.collection import CollectionSpec
 from rgw.qdrant.errors import WrongInput, collection_missing, point_missing
 from rgw.qdrant.fields import PointId
+from rgw.store import shardcopy
 from rgw.store.engine_config import edge_config
 from rgw.store.errors import engine_errors
 from rgw.store.translate import QueryPlan, Retrieve
@@ -38,6 +40,7 @@ OPS_FILE = "OPS"
 GENERATION_PREFIX = "gen-"
 # Writes replayed onto a new generation before taking the write lock for the last few.
 _REPLAY_ROUNDS = 3
+_CLOSE_DELAY_SECONDS = 0.05
 
 
 def generation_dir(generation: int) -> str:
@@ -91,6 +94,8 @@ class Collection:
     dirty: bool = False  # written since the last flush
     closed: bool = False
     snapshot: Snapshot | None = None
+    # (generation, the engine's file versions) right after that generation's last flush
+    flushed_versions: tuple[int, dict[str, Any]] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises writes, flushes and swaps
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -247,9 +252,17 @@ class Collection:
         """Persist segments so the WAL replay after a restart stays short."""
         async with self.lock:
             if self.dirty and not self.closed:
-                with engine_errors():
-                    self.shard.flush()
-                self.dirty = False
+                self._flush_locked()
+
+    def _flush_locked(self) -> dict[str, Any]:
+        """Flush (under the write lock) and return the engine's file versions at that point,
+        which the next copy_live starts from (see shardcopy.py)."""
+        with engine_errors():
+            self.shard.flush()
+            versions = self.shard.snapshot_manifest()
+        self.dirty = False
+        self.flushed_versions = (self.generation, versions)
+        return versions
 
     # -- index builds (driven by optimize.IndexBuilder) --------------------------------------
 
@@ -264,28 +277,48 @@ class Collection:
         stored = info.points_count * (len(self.spec.dense) + len(self.spec.sparse))
         return max(0, stored - info.indexed_vectors_count) // len(self.spec.dense)
 
-    async def copy_live(self, dest: Path) -> None:
-        """Copy the live shard, flushed, to `dest`: the copy holds every write acknowledged before
-        the call. Holds the write lock for the flush and copy only; reads go on meanwhile."""
-        async with self.lock:
-            await self._copy_live_locked(dest)
+    async def copy_live(self, dest: Path, then: Callable[[], None] | None = None) -> None:
+        """Copy the live shard, flushed, to `dest` (which must not exist): the copy holds every write
+        acknowledged before the call. `then` runs under the write lock right after the copy is
+        complete (nothing was written since).
 
-    async def _copy_live_locked(self, dest: Path) -> None:
+        The bulk of the copy is made without the lock, from the state of the last flush on; the
+        lock is held to flush and bring the copy up to date (see shardcopy.py). Reads go on.
+        """
+        try:
+            if self.flushed_versions is None or self.flushed_versions[0] != self.generation:
+                async with self.lock:
+                    self._check_open()
+                    self._flush_locked()
+            assert self.flushed_versions is not None
+            generation, before = self.flushed_versions
+            await asyncio.to_thread(shardcopy.precopy, self.root / generation_dir(generation), dest)
+            async with self.lock:
+                self._check_open()
+                after = self._flush_locked()
+                # An index build swapped generations meanwhile: the pre-copy is of another shard.
+                trusted = before if self.generation == generation else {}
+                await asyncio.to_thread(shardcopy.finish, self.live_path, dest, trusted, after)
+                if then is not None:
+                    then()
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, dest, True)
+            raise
+
+    def _check_open(self) -> None:
         if self.closed:
             raise collection_missing(self.name)
-        with engine_errors():
-            self.shard.flush()
-        self.dirty = False
-        await asyncio.to_thread(_copy_tree, self.live_path, dest)
 
     async def begin_snapshot(self) -> Snapshot:
         """Copy the flushed live shard to the next generation and start recording writes."""
-        async with self.lock:
-            snapshot = Snapshot(self.generation + 1, self.root / generation_dir(self.generation + 1))
-            await self._copy_live_locked(snapshot.path)
+        snapshot = Snapshot(self.generation + 1, self.root / generation_dir(self.generation + 1))
+
+        def start_recording() -> None:
             self.snapshot = snapshot
             self.unindexed = 0
-            return snapshot
+
+        await self.copy_live(snapshot.path, then=start_recording)
+        return snapshot
 
     async def adopt(self, snapshot: Snapshot) -> None:
         """Make the indexed copy live: replay the writes it missed, switch CURRENT, swap shards.
@@ -310,16 +343,21 @@ class Collection:
                     raise collection_missing(self.name)
                 for op, applied in snapshot.writes[replayed:]:
                     _replay(shard, op, applied)
-                with engine_errors():
-                    shard.flush()
+                # No flush here: the replayed writes are in the new shard's WAL, as every write is
+                # in the live one's, and the periodic flush persists them (a flush holds the GIL,
+                # stalling everything, for up to ~100 ms at 100k points).
                 atomic_write(self.root / CURRENT_FILE, snapshot.path.name.encode())
                 old_shard, old_path = self.shard, self.live_path
                 self.shard, self.generation, self.snapshot = shard, snapshot.generation, None
+                self.dirty = True
         except Exception:
             with contextlib.suppress(Exception):
                 shard.close()
             await self.abandon(snapshot)
             raise
+        # Closing a shard holds the GIL (up to ~250 ms measured): let the writes that queued
+        # behind the swap through first, so that the two pauses do not add up.
+        await asyncio.sleep(_CLOSE_DELAY_SECONDS)
         with engine_errors():
             old_shard.close()
         await asyncio.to_thread(shutil.rmtree, old_path, True)
@@ -353,6 +391,3 @@ def _replay(shard: qe.EdgeShard, op: qe.UpdateOperation, applied: bool) -> None:
             raise
 
 
-def _copy_tree(src: Path, dst: Path) -> None:
-    shutil.rmtree(dst, ignore_errors=True)
-    shutil.copytree(src, dst)

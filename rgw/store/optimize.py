@@ -3,8 +3,9 @@
 `EdgeShard.optimize()` holds the GIL for its whole run (measured: 10 s for 40k x 384 points), so
 it cannot run in the serving process, not even in a thread. Instead, per build:
 
-1. under the collection's write lock: flush the live shard, copy it to the next generation
-   directory and start recording writes (`Collection.begin_snapshot`);
+1. copy the live shard to the next generation directory, holding the collection's write lock
+   only to flush and bring the copy up to date, and start recording writes
+   (`Collection.begin_snapshot`, `Collection.copy_live`, shardcopy.py);
 2. without any lock: `python -m rgw.store.optimize DIR` loads, optimizes, flushes and closes the
    copy while the live shard keeps serving reads and writes;
 3. on success: replay the recorded writes onto the copy, switch CURRENT and swap it in
