@@ -4,22 +4,32 @@ Starts a region store and the gateway on loopback, loads a 384-d collection stra
 store, waits until it is indexed, then sends the same queries directly and through the
 gateway at several concurrencies. The gateway's CPU per query comes from /proc, so it counts
 only the gateway process, whatever else the machine is doing.
+
+`python -m rgw.bench.read --static` puts a fixed-answer region in place of the store: what the
+gateway itself costs when its region answers at once and takes no CPU from it (the store's
+searches share this machine's two cores with the gateway, which makes every query cost the
+gateway more; the two runs together tell the gateway's work from that contention).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import orjson
+import uvloop
 
 from rgw.bench import percentile_ms, progress
+from rgw.procs import free_port, gateway_process, http_ok, wait_until
 from rgw.proxy.http1 import Pool
 from rgw.topology import local_topology
 
@@ -149,9 +159,13 @@ async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: 
 
 
 def render(phases: list[Phase], meta: dict) -> str:
-    lines = [f"collection: {meta['points_count']} points x {DIMENSIONS} dims, indexed={meta['indexed']} "
-             f"({meta['indexed_vectors_count']} vectors in HNSW, {meta['segments_count']} segments), limit 10", "",
-             "target   conc  queries   p50 ms   p99 ms      qps   gateway CPU us/query"]
+    if "static" in meta:
+        about = "static region: a fixed 10-hit answer to every query, at once"
+    else:
+        about = (f"collection: {meta['points_count']} points x {DIMENSIONS} dims, indexed={meta['indexed']} "
+                 f"({meta['indexed_vectors_count']} vectors in HNSW, {meta['segments_count']} segments), limit 10")
+    reference = phases[0].target
+    lines = [about, "", "target   conc  queries   p50 ms   p99 ms      qps   gateway CPU us/query"]
     for p in phases:
         cpu = "-" if p.gateway_cpu_us_per_query is None else f"{p.gateway_cpu_us_per_query:.0f}"
         lines.append(f"{p.target:<8} {p.concurrency:>4} {p.queries:>8} {p.p50_ms:>8.3f} {p.p99_ms:>8.3f} "
@@ -159,7 +173,7 @@ def render(phases: list[Phase], meta: dict) -> str:
     lines.append("")
     by_key = {(p.target, p.concurrency): p for p in phases}
     for concurrency in sorted({p.concurrency for p in phases}):
-        direct, via = by_key[("store", concurrency)], by_key[("gateway", concurrency)]
+        direct, via = by_key[(reference, concurrency)], by_key[("gateway", concurrency)]
         lines.append(f"concurrency {concurrency}: gateway adds {via.p50_ms - direct.p50_ms:+.3f} ms at p50 "
                      f"({via.p50_ms / direct.p50_ms:.2f}x), {via.p99_ms - direct.p99_ms:+.3f} ms at p99; "
                      f"throughput {via.qps / direct.qps:.2f}x of direct; "
@@ -180,3 +194,102 @@ def run_read_bench(points: int, queries: int, as_json: bool = False,
     else:
         print(render(phases, meta))
     return 0
+
+
+# -- the gateway against a region that answers at once ------------------------------------------
+STATIC_ANSWER = orjson.dumps({"result": {"points": [{"id": i, "version": 1, "score": 0.9 - i / 100}
+                                                     for i in range(10)]}, "status": "ok", "time": 0.0002})
+STATIC_BODIES = {b"/collections": orjson.dumps({"result": {"collections": [{"name": COLLECTION}]}, "status": "ok",
+                                                "time": 0.0}),
+                 f"/collections/{COLLECTION}".encode(): orjson.dumps({"result": {"status": "green", "points_count": 0},
+                                                                      "status": "ok", "time": 0.0})}
+
+
+class StaticRegion(asyncio.Protocol):
+    """Just enough of a region for the gateway: health, collection listing, and one answer to every query."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self._buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while (end := self._buffer.find(b"\r\n\r\n")) >= 0:
+            lines = self._buffer[:end].lower().split(b"\r\n")
+            length = next((int(line.partition(b":")[2]) for line in lines if line.startswith(b"content-length:")), 0)
+            if len(self._buffer) < end + 4 + length:
+                return
+            self._buffer = self._buffer[end + 4 + length:]
+            path = lines[0].split(b" ")[1].partition(b"?")[0]
+            body = b"ok" if path == b"/readyz" else STATIC_BODIES.get(path, STATIC_ANSWER)
+            self._transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+def serve_static_region(port: int) -> None:
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(StaticRegion, "127.0.0.1", port)
+        await server.serve_forever()
+
+    uvloop.run(serve())
+
+
+async def measure_static(region_port: int, gateway_port: int, gateway_pid: int, queries: int,
+                         concurrencies: tuple[int, ...]) -> list[Phase]:
+    region, gateway = Pool("127.0.0.1", region_port), Pool("127.0.0.1", gateway_port)
+    try:
+        rng = np.random.default_rng(7)
+        bodies = [orjson.dumps({"query": v, "limit": 10}, option=orjson.OPT_SERIALIZE_NUMPY)
+                  for v in rng.standard_normal((DISTINCT_QUERIES, DIMENSIONS), dtype=np.float32)]
+        phases = []
+        for concurrency in concurrencies:
+            for target, pool, pid in (("region", region, None), ("gateway", gateway, gateway_pid)):
+                progress(f"measuring {target} at concurrency {concurrency}")
+                phases.append(await run_phase(pool, bodies, concurrency, queries, target, pid))
+        print(file=sys.stderr)
+        return phases
+    finally:
+        region.close()
+        gateway.close()
+
+
+def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16)) -> int:
+    with tempfile.TemporaryDirectory(prefix="rgw-bench-") as tmp:
+        region_port, gateway_port = free_port(), free_port()
+        region = subprocess.Popen([sys.executable, "-m", "rgw.bench.read", "--serve-static", str(region_port)])
+        gateway = None
+        try:
+            wait_until(lambda: http_ok(f"http://127.0.0.1:{region_port}/readyz"), 30, what="the static region")
+            config = Path(tmp) / "gateway.toml"
+            config.write_text(f'[gateway]\nlisten = "127.0.0.1:{gateway_port}"\n'
+                              f'data_dir = "{Path(tmp) / "gateway"}"\n\n'
+                              f'[[regions]]\nname = "primary"\nurl = "http://127.0.0.1:{region_port}"\n')
+            gateway = gateway_process(config, f"127.0.0.1:{gateway_port}", Path(tmp) / "logs").start(wait=60)
+            print(f"static region pid {region.pid}, gateway pid {gateway.pid}", file=sys.stderr)
+            phases = asyncio.run(measure_static(region_port, gateway_port, gateway.pid, queries, concurrencies))
+        finally:
+            if gateway is not None:
+                gateway.stop()
+            region.terminate()
+            region.wait(10)
+    print(render(phases, {"static": True}))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m rgw.bench.read", description=__doc__)
+    parser.add_argument("--static", action="store_true", help="measure against a fixed-answer region")
+    parser.add_argument("--queries", type=int, default=20000, help="queries per measured phase (--static)")
+    parser.add_argument("--serve-static", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_static:
+        serve_static_region(args.serve_static)
+        return 0
+    if args.static:
+        return run_static_read_bench(args.queries)
+    parser.error("use `rgw bench read` for the store; --static here for the fixed-answer region")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
