@@ -1,7 +1,8 @@
-"""Crash-safe file operations: every rename that publishes state is preceded by fsync."""
+"""Files on disk: crash-safe operations (every rename that publishes state is preceded by fsync), checksums."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -50,3 +51,12 @@ def publish_dir(src: Path, dst: Path) -> None:
     """Move a fully written directory into place atomically and durably."""
     fsync_tree(src)
     rename_durably(src, dst)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The sha256 (hex) of a file, read a chunk at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -23,13 +23,12 @@ from typing import Any
 
 import orjson
 
-from rgw.durable import atomic_write, fsync_dir
+from rgw.durable import atomic_write, fsync_dir, sha256_file
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 SNAPSHOT = "snapshot"
 PARTIAL = ".partial"
-HASH_CHUNK = 1 << 20
 
 
 class BundleError(Exception):
@@ -76,14 +75,6 @@ def new_bundle_id(collection: str, now: float | None = None) -> str:
     return f"{collection}-{stamp}-{int((now or time.time()) * 1000) % 1000:03d}"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass
 class Bundle:
     path: Path
@@ -105,7 +96,7 @@ class BundleStore:
     """The bundles under one directory (the gateway's `data_dir/backups`)."""
 
     root: Path
-    _cache: dict[Path, Bundle] = field(default_factory=dict)
+    _cache: dict[Path, tuple[int, Bundle]] = field(default_factory=dict)  # manifest mtime, bundle
 
     def staging(self, collection: str, bundle_id: str) -> Path:
         path = self.root / collection / (bundle_id + PARTIAL)
@@ -166,12 +157,16 @@ class BundleStore:
         return [b.manifest.id for b in doomed]
 
     def _load(self, path: Path) -> Bundle:
-        stamp = (path / MANIFEST).stat().st_mtime_ns if (path / MANIFEST).exists() else None
+        """Read a bundle's manifest once, again only when the file changed."""
+        try:
+            stamp = (path / MANIFEST).stat().st_mtime_ns
+        except FileNotFoundError:
+            raise BundleError(f"{path}: no {MANIFEST} (not a bundle, or an incomplete one)") from None
         cached = self._cache.get(path)
-        if cached is not None and stamp is not None and cached.path.stat().st_mtime_ns <= stamp:
-            return cached
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         bundle = read_bundle(path)
-        self._cache[path] = bundle
+        self._cache[path] = (stamp, bundle)
         return bundle
 
 
@@ -226,7 +221,7 @@ def verify_bundle(path: Path) -> Verdict:
         if size != record.size:
             problems.append(f"{name}: {size} bytes, the manifest says {record.size} (truncated or replaced)")
             continue
-        actual = file_sha256(file)
+        actual = sha256_file(file)
         checked += size
         if actual != record.sha256:
             problems.append(f"{name}: sha256 {actual[:16]}..., the manifest says {record.sha256[:16]}... "

@@ -86,11 +86,15 @@ class Jobs:
     def running(self, collection: str) -> Job | None:
         return next((j for j in self._jobs.values() if j.collection == collection and j.state == "running"), None)
 
-    def start(self, kind: str, collection: str, region: str,
-              work: Callable[[Job], Awaitable[dict[str, Any]]]) -> Job:
+    def ensure_free(self, collection: str) -> None:
+        """Raise JobConflict when a job is already working on the collection."""
         busy = self.running(collection)
         if busy is not None:
             raise JobConflict(f"{collection} is busy: {busy.kind} job {busy.id} is {busy.phase}")
+
+    def start(self, kind: str, collection: str, region: str,
+              work: Callable[[Job], Awaitable[dict[str, Any]]]) -> Job:
+        self.ensure_free(collection)
         job = Job(f"{kind}-{int(time.time())}-{next(self._ids)}", kind, collection, region)
         self._jobs[job.id] = job
 

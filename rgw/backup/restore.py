@@ -222,7 +222,7 @@ async def replay_journal(parts: Parts, job: Job, plan: RestorePlan) -> int:
 
 async def _check(parts: Parts, job: Job, plan: RestorePlan, position: int) -> Comparison | None:
     """Compare the copy with a region holding every write; None when filter writes made it inexact."""
-    references = [c for c in parts.fresh_regions(plan.collection, exclude=plan.region if plan.in_place else None)]
+    references = parts.fresh_regions(plan.collection, exclude=plan.region if plan.in_place else None)
     if not references:
         log.warning("restore of %s on %s: no other region has every write; not compared",
                     plan.collection, plan.region)

@@ -54,12 +54,12 @@ class BackupService:
     async def restore(self, collection: str, region: str, bundle_ref: str | None, target: str | None,
                       rate: float | None) -> Job:
         bundle = self._bundle(collection, bundle_ref)
-        self._not_busy(collection)
+        self.parts.jobs.ensure_free(collection)
         plan = await plan_restore(self.parts, collection, region, bundle, target, rate)
         return self._run_plan("restore", plan)
 
     async def rebuild(self, collection: str, region: str, rate: float | None) -> Job:
-        self._not_busy(collection)
+        self.parts.jobs.ensure_free(collection)
         plan = await plan_restore(self.parts, collection, region, None, None, rate)
         return self._run_plan("rebuild", plan)
 
@@ -70,7 +70,7 @@ class BackupService:
         return self._run_plan("restore" if plan.bundle else "rebuild", plan)
 
     async def rollback(self, target: str, region: str) -> dict[str, Any]:
-        self._not_busy(target)
+        self.parts.jobs.ensure_free(target)
         return await rollback(self.parts, target, region)
 
     def drill(self, collection: str, region: str | None, bundle_ref: str | None, keep: bool) -> Job:
@@ -88,11 +88,6 @@ class BackupService:
             return self.parts.bundles.find(ref) if ref else self.parts.bundles.latest(collection)
         except BundleError as exc:
             raise JobFailed(str(exc)) from exc
-
-    def _not_busy(self, collection: str) -> None:
-        busy = self.parts.jobs.running(collection)
-        if busy is not None:
-            raise JobConflict(f"{collection} is busy: {busy.kind} job {busy.id} is {busy.phase}")
 
     # -- schedule ----------------------------------------------------------------------------
     def start(self) -> None:

@@ -63,14 +63,6 @@ class _HashingWriter:
         return self.out.write(data)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def pack(spec_source: Any, shard: Path, out: Path, collection: str) -> str:
     """Write the snapshot of a collection (its create body and a private, flushed copy of its
     shard) to `out`, fsynced; returns the file's sha256."""

@@ -23,7 +23,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from rgw.durable import fsync_dir, fsync_tree
+from rgw.durable import fsync_dir, fsync_tree, sha256_file
 from rgw.qdrant.errors import BadRequest, NotFound
 from rgw.store import archive
 from rgw.store.collection import Collection
@@ -145,7 +145,7 @@ class Snapshots:
         try:
             source = await obtain(work / "incoming.snapshot") or work / "incoming.snapshot"
             if checksum is not None:
-                actual = await asyncio.to_thread(archive.sha256_file, source)
+                actual = await asyncio.to_thread(sha256_file, source)
                 if actual != checksum.strip().lower():
                     raise BadRequest(f"Bad request: Snapshot checksum mismatch: expected {checksum}, got {actual}")
             staged = work / "collection"
