@@ -5,10 +5,13 @@ then invented words), indexes it with `LexicalIndex` (bulk, as a rebuild does; a
 `apply`, as the journal feeder does), then times the same queries against the index, with and
 without a payload filter. rank-bm25 scores every document for every query, so it runs on a
 subset and its latency is extrapolated linearly to the full corpus (said so in the output).
+
+Alone (without the rest of `rgw bench fallback`): `python -m rgw.bench.fallback_lexical --docs 1000000`.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import random
 import sys
@@ -261,3 +264,17 @@ def run_lexical_bench(docs: int = 1_000_000, queries: int = 1000, as_json: bool 
     else:
         print(render(timings, meta))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rgw.bench.fallback_lexical",
+                                     description="Lexical index speed, with and without filters, beside rank-bm25.")
+    parser.add_argument("--docs", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    return run_lexical_bench(docs=args.docs, queries=args.queries, as_json=args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

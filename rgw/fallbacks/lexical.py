@@ -28,6 +28,7 @@ import orjson
 from rgw.durable import atomic_write, rename_durably
 from rgw.fallbacks.lexical_collection import (
     BUILD_HEAP,
+    SCHEMA_VERSION,
     CollectionIndex,
     IndexState,
     SpecSource,
@@ -35,7 +36,9 @@ from rgw.fallbacks.lexical_collection import (
     live_generation,
     new_generation,
     publish,
+    upgrade,
 )
+from rgw.fallbacks.lexical_pushdown import narrowing
 from rgw.fallbacks.lexical_search import Hit, ranked
 from rgw.fallbacks.lexical_text import query_terms
 from rgw.fallbacks.lexical_writes import Pending, Unknowable, apply_write, doc_key, point_id
@@ -43,7 +46,7 @@ from rgw.journal.log import Entry
 from rgw.qdrant.errors import QdrantError
 from rgw.qdrant.evaluate import CannotEvaluate, Predicate, predicate
 from rgw.qdrant.fields import Payload, PointId, parse_body
-from rgw.qdrant.filters import parse_filter
+from rgw.qdrant.filters import Filter, parse_filter
 from rgw.qdrant.writes import parse_write
 
 log = logging.getLogger("rgw.lexical")
@@ -108,10 +111,23 @@ class LexicalIndex:
             return
         discard_other_generations(directory, generation)
         try:
-            self._collections[directory.name] = CollectionIndex.open(generation)
+            index = CollectionIndex.open(generation)
+            if not index.filterable:
+                index = self._upgraded(index)
+            self._collections[directory.name] = index
         except Exception:
             log.exception("lexical index of `%s` could not be opened; it answers nothing until rebuilt",
                           directory.name)
+
+    @staticmethod
+    def _upgraded(old: CollectionIndex) -> CollectionIndex:
+        """An index of an older schema, copied into the current one and swapped in (once, on open)."""
+        log.warning("lexical index of `%s` has schema %d: upgrading it to %d (%d points)", old.path.parent.name,
+                    old.state.schema, SCHEMA_VERSION, old.count())
+        new = upgrade(old, new_generation(old.path.parent))
+        old.close()
+        publish(new.path)  # a crash before this leaves the old generation live, and the copy discarded
+        return new
 
     # -- applying the journal -------------------------------------------------------------
     async def apply_async(self, entries: Sequence[Entry]) -> None:
@@ -217,11 +233,18 @@ class LexicalIndex:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         index = self._usable(collection)
-        matches = _filter_predicate(filter_json)
+        parsed = parse_filter(filter_json)
+        matches = None if parsed is None else _filter_predicate(parsed)
         terms = query_terms(text)
         if not terms:
             raise LexicalDeclined("the query text has no words to search for")
-        return ranked(index, terms, limit, matches, with_payload)
+        narrow = None if parsed is None else narrowing(parsed, index)
+        return ranked(index, terms, limit, matches, with_payload, narrow)
+
+    def coverage(self, collection: str) -> float:
+        """The fraction of the collection's points a lexical search can find: those whose text field
+        holds at least one word (as of the index's last commit; cheap)."""
+        return self._existing(collection).coverage()
 
     def _existing(self, collection: str) -> CollectionIndex:
         index = self._collections.get(collection)
@@ -317,10 +340,7 @@ class LexicalIndex:
                 index.close()
 
 
-def _filter_predicate(filter_json: Any) -> Predicate | None:
-    parsed = parse_filter(filter_json)
-    if parsed is None:
-        return None
+def _filter_predicate(parsed: Filter) -> Predicate:
     try:
         return predicate(parsed)
     except CannotEvaluate as exc:

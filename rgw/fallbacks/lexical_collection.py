@@ -6,6 +6,10 @@ atomically, so a crash leaves the old or the new generation live, never a mix.
 
 The state (applied LSN, staleness, the collection's spec) is itself a document of the index,
 so each Tantivy commit records the documents and the LSN they reflect together.
+
+Schema 2 added the payload as a JSON field (`lexical_attrs`: what filters are pushed down to) and
+a marker on documents without words. An index of an older schema is upgraded when it is opened,
+from the payloads it stores, into a new generation (`upgrade`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import contextlib
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +26,15 @@ import orjson
 import tantivy
 
 from rgw.durable import atomic_write
-from rgw.fallbacks.lexical_text import ANALYZER, TextField, build_analyzer
+from rgw.fallbacks.lexical_attrs import filterable, skipped_key
+from rgw.fallbacks.lexical_text import ANALYZER, TextField, build_analyzer, findable
 from rgw.qdrant.collection import CollectionSpec
 from rgw.qdrant.fields import Payload
 
 ID, TEXT, PAYLOAD = "id", "text", "payload"
+ATTRS = "attrs"  # the payload's filterable values (schema 2)
+TEXTLESS, MARK = "textless", "1"  # on documents whose text holds no word: no query can find them (schema 2)
+SCHEMA_VERSION = 2
 STATE_KEY = "_state"  # the state document's id; no point id looks like it (they are integers or UUIDs)
 CURRENT = "CURRENT"
 WRITER_HEAP = 64 << 20  # bytes Tantivy buffers before it writes a segment
@@ -39,6 +47,8 @@ def _schema() -> tantivy.Schema:
     # BM25 needs term frequencies but no positions: queries are bags of terms, never phrases.
     builder.add_text_field(TEXT, tokenizer_name=ANALYZER, index_option="freq")
     builder.add_bytes_field(PAYLOAD, stored=True)
+    builder.add_json_field(ATTRS, fast=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field(TEXTLESS, tokenizer_name="raw", index_option="basic")
     return builder.build()
 
 
@@ -61,17 +71,19 @@ class IndexState:
     text_field: str  # the payload key whose text was indexed
     spec: SpecSource | None  # None only for an index that is stale from the start
     stale: str | None = None  # why the index cannot be trusted any more; searches then decline
+    schema: int = SCHEMA_VERSION  # of the Tantivy index holding this state
 
     def to_json(self) -> bytes:
         spec = None if self.spec is None else {"kind": self.spec.kind, "source": self.spec.source}
-        return orjson.dumps({"lsn": self.lsn, "text_field": self.text_field, "spec": spec, "stale": self.stale})
+        return orjson.dumps({"lsn": self.lsn, "text_field": self.text_field, "spec": spec, "stale": self.stale,
+                             "schema": self.schema})
 
     @classmethod
     def from_json(cls, raw: bytes) -> IndexState:
         data = orjson.loads(raw)
         spec = data["spec"]
         return cls(data["lsn"], data["text_field"], None if spec is None else SpecSource(spec["kind"], spec["source"]),
-                   data["stale"])
+                   data["stale"], data.get("schema", 1))
 
 
 class CollectionIndex:
@@ -82,9 +94,11 @@ class CollectionIndex:
         self.state = state
         self.spec = None if state.spec is None else state.spec.spec()
         self.text = TextField.parse(state.text_field)
+        self.skipped_key = skipped_key(self.text)  # left out of ATTRS
         self._index = index
-        self._schema = index.schema
+        self.schema = index.schema
         self._writer: tantivy.IndexWriter | None = None
+        self._counts = self._counted()
 
     @classmethod
     def create(cls, path: Path, state: IndexState, heap: int = WRITER_HEAP) -> CollectionIndex:
@@ -124,6 +138,7 @@ class CollectionIndex:
         writer.commit()
         self._index.reload()  # searchers taken from now on see the commit
         self.state = state
+        self._counts = self._counted()
 
     def close(self) -> None:
         if self._writer is not None:
@@ -141,18 +156,42 @@ class CollectionIndex:
         text = self.text.text(payload)
         if text is not None:  # a point without text still counts: filters and deletes must see it
             doc.add_text(TEXT, text)
+        if not findable(text):
+            doc.add_text(TEXTLESS, MARK)
         doc.add_bytes(PAYLOAD, orjson.dumps(payload))
+        doc.add_json(ATTRS, orjson.dumps(filterable(payload, self.skipped_key)).decode())  # faster than a dict
         return doc
 
     # -- reading (any thread) -------------------------------------------------------------
     def searcher(self) -> tantivy.Searcher:
         return self._index.searcher()
 
+    @property
+    def filterable(self) -> bool:
+        """Whether filters can be pushed down (the index has the schema holding the payload's values)."""
+        return self.state.schema >= SCHEMA_VERSION
+
+    def parse_query(self, text: str) -> tantivy.Query:
+        return self._index.parse_query(text, [])
+
     def count(self) -> int:
         return self.searcher().num_docs - 1  # the state document
 
+    def coverage(self) -> float:
+        """The fraction of the points in the index that some query can find: those whose text holds a word."""
+        documents, textless = self._counts
+        return 1.0 if documents <= 0 else (documents - textless) / documents
+
+    def _counted(self) -> tuple[int, int]:
+        """(points, points without words), as of the last commit: counting the (few) marked ones is cheap."""
+        searcher = self.searcher()
+        if not self.filterable:
+            return searcher.num_docs - 1, 0
+        marked = searcher.search(tantivy.Query.term_query(self.schema, TEXTLESS, MARK), 1, count=True).count
+        return searcher.num_docs - 1, marked or 0
+
     def lookup(self, key: str) -> Payload | None:
-        raw = _stored_payload(self.searcher(), self._schema, key)
+        raw = _stored_payload(self.searcher(), self.schema, key)
         return None if raw is None else orjson.loads(raw)
 
     def scan(self) -> Iterator[tuple[str, Payload]]:
@@ -163,11 +202,16 @@ class CollectionIndex:
             if key != STATE_KEY:
                 yield key, orjson.loads(payload)
 
-    def matching(self, searcher: tantivy.Searcher, terms: list[str], limit: int) -> list[tuple[float, Any]]:
-        """The `limit` best (BM25 score, doc address) for documents holding any of the terms."""
-        queries = [tantivy.Query.term_query(self._schema, TEXT, term, index_option="freq") for term in terms]
+    def matching(self, searcher: tantivy.Searcher, terms: list[str], limit: int,
+                 narrowing: tantivy.Query | None = None) -> list[tuple[float, Any]]:
+        """The `limit` best (BM25 score, doc address) for documents holding any of the terms (and
+        matching `narrowing`, which adds nothing to the scores)."""
+        queries = [tantivy.Query.term_query(self.schema, TEXT, term, index_option="freq") for term in terms]
         query = queries[0] if len(queries) == 1 else tantivy.Query.boolean_query(
             [(tantivy.Occur.Should, q) for q in queries])
+        if narrowing is not None:
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (
+                tantivy.Occur.Must, tantivy.Query.const_score_query(narrowing, 0.0))])
         return searcher.search(query, limit, count=False).hits
 
     def size_bytes(self) -> int:
@@ -176,6 +220,23 @@ class CollectionIndex:
             with contextlib.suppress(FileNotFoundError):  # a merge may delete segment files meanwhile
                 total += path.stat().st_size
         return total
+
+
+def upgrade(old: CollectionIndex, generation: Path, heap: int = BUILD_HEAP) -> CollectionIndex:
+    """A copy of `old` in the current schema at `generation` (committed, not yet published), from the
+    ids and payloads `old` stores; `old` is left as it was."""
+    state = replace(old.state, schema=SCHEMA_VERSION)
+    new = CollectionIndex.create(generation, state, heap=heap)
+    try:
+        for key, payload in old.scan():
+            new.add(key, payload)
+        new.commit({}, state)
+    except BaseException:
+        new.close()
+        shutil.rmtree(generation, ignore_errors=True)
+        raise
+    new.close()  # the build's writer (and its large heap) goes; later writes open an ordinary one
+    return new
 
 
 def _prepared(index: tantivy.Index) -> tantivy.Index:

@@ -49,4 +49,6 @@ class LexicalFallback:
                                        query.get("filter"), True)
         points = [{"id": hit.id, "version": 0, "score": hit.score, "payload": _select(hit.payload, with_payload),
                    "vector": None} for hit in hits[offset:]]
-        return LexicalAnswer(points, coverage=1.0, staleness_s=self._feeder.lag_seconds())
+        # Coverage: the share of the collection's points that have words to be found by.
+        coverage = self._feeder.index.coverage(collection)
+        return LexicalAnswer(points, coverage=coverage, staleness_s=self._feeder.lag_seconds())

@@ -8,6 +8,7 @@ error.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ from rgw.qdrant.paths import PayloadKey, payload_key
 
 ANALYZER = "rgw_english"  # registered on every index this package opens
 MAX_TOKEN_BYTES = 40  # longer "words" are hashes, base64 and the like: not worth indexing
+
+# A word the analyzer surely keeps: 1-10 alphanumerics (at most 40 bytes), between non-alphanumerics.
+_SHORT_WORD = re.compile(r"(?<![^\W_])[^\W_]{1,10}(?![^\W_])")
 
 _local = threading.local()
 
@@ -43,6 +47,17 @@ def analyzer() -> tantivy.TextAnalyzer:
 def query_terms(text: str) -> list[str]:
     """The distinct terms of a query, in the order they first appear."""
     return list(dict.fromkeys(analyzer().analyze(text)))
+
+
+def findable(text: str | None) -> bool:
+    """Whether a document with this text holds a term at all, so some query can find it.
+
+    Most texts have a short word early: a regular expression says so at once; the rest (only long
+    runs, punctuation) are analyzed.
+    """
+    if not text:
+        return False
+    return _SHORT_WORD.search(text) is not None or bool(analyzer().analyze(text))
 
 
 @dataclass(frozen=True)
