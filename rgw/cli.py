@@ -79,6 +79,29 @@ def _policy_show(args: argparse.Namespace) -> int:
     return print_policies(args.gateway, args.collection, as_json=args.json)
 
 
+def _policy_path(collection: str) -> str:
+    from urllib.parse import quote
+
+    return f"/gateway/admin/policies/{quote(collection, safe='')}"
+
+
+def _policy_set(args: argparse.Namespace) -> int:
+    from rgw.proxy.admin_client import admin_call, policy_fields
+
+    try:
+        fields = policy_fields(args.settings)
+    except ValueError as exc:
+        print(f"rgw policy set: {exc}", file=sys.stderr)
+        return 2
+    return admin_call(args.gateway, "PUT", _policy_path(args.collection), fields, as_json=args.json)
+
+
+def _policy_reset(args: argparse.Namespace) -> int:
+    from rgw.proxy.admin_client import admin_call
+
+    return admin_call(args.gateway, "DELETE", _policy_path(args.collection), as_json=args.json)
+
+
 def _reindex_lexical(args: argparse.Namespace) -> int:
     from rgw.proxy.admin_client import reindex_lexical
 
@@ -218,6 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = policy.add_parser("show", help="Effective policy and chain (per collection, or all).")
     p.set_defaults(handler=_policy_show)
     p.add_argument("collection", nargs="?")
+    _gateway_args(p)
+    p = policy.add_parser("set", help="Override policy fields of a collection at runtime (merged into its override; "
+                                      "validated as the config is).")
+    p.set_defaults(handler=_policy_set)
+    p.add_argument("collection")
+    p.add_argument("settings", nargs="+", metavar="key=value",
+                   help="a policy field and a TOML value (a bare word is a string): cache_ttl_s=30 "
+                        "tier=critical chain='[\"primary\", \"cache\"]'")
+    _gateway_args(p)
+    p = policy.add_parser("reset", help="Drop a collection's runtime policy override: back to the config.")
+    p.set_defaults(handler=_policy_reset)
+    p.add_argument("collection")
     _gateway_args(p)
 
     reindex = command("reindex", lambda a: 2, "Rebuild a degraded source.").add_subparsers(dest="reindex",

@@ -122,10 +122,12 @@ def add_admin_routes(app: web.Application, gateway: Gateway, token: str | None) 
         return await change(request, apply)
 
     async def policy(request: web.Request) -> web.Response:
+        """PUT merges fields into the collection's runtime override ({"reset": true} drops it, as DELETE
+        does); answers with the policy now in force."""
         collection = request.match_info["collection"]
 
         def apply(body: dict[str, Any], by: str) -> Any:
-            fields = None if body.get("reset") else body
+            fields = None if request.method == "DELETE" or body.get("reset") else body
             return asdict(operator.override_policy(collection, fields, by))
 
         return await change(request, apply)
@@ -154,3 +156,4 @@ def add_admin_routes(app: web.Application, gateway: Gateway, token: str | None) 
     app.router.add_post("/gateway/admin/regions/{region}/{action:drain|undrain}", authenticated(token, drain))
     app.router.add_post("/gateway/admin/collections/{collection}/restore-mark", authenticated(token, restore_mark))
     app.router.add_put("/gateway/admin/policies/{collection}", authenticated(token, policy))
+    app.router.add_delete("/gateway/admin/policies/{collection}", authenticated(token, policy))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from typing import Any
@@ -52,6 +54,33 @@ def admin_call(gateway_url: str, method: str, path: str, body: Any | None = None
         for key, value in result.items():
             print(f"{key}: {value}")
     return 0
+
+
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # taken as a string when it is not TOML: tier=critical
+
+
+def policy_fields(settings: list[str]) -> dict[str, Any]:
+    """`key=value` pairs as policy fields, each value a TOML value (`30`, `0.5`, `"text"`, `["primary", "cache"]`);
+    a bare word that is no TOML value is a string. Raises ValueError naming the pair; the gateway
+    validates keys and values as it validates its configuration."""
+    fields: dict[str, Any] = {}
+    for setting in settings:
+        key, sep, raw = setting.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key or not raw:
+            raise ValueError(f"{setting!r}: expected key=value, e.g. cache_ttl_s=30 or tier=critical")
+        if key == "reset":
+            raise ValueError("`reset` is not a policy field; `rgw policy reset COLLECTION` drops the override")
+        if key in fields:
+            raise ValueError(f"{key}: given twice")
+        try:
+            fields[key] = tomllib.loads(f"value = {raw}")["value"]
+        except tomllib.TOMLDecodeError:
+            if not _BARE_WORD.fullmatch(raw):
+                raise ValueError(f"{setting!r}: {raw!r} is not a TOML value (quote strings: text_field='\"body\"'; "
+                                 "lists: chain='[\"primary\", \"cache\"]')") from None
+            fields[key] = raw
+    return fields
 
 
 def reindex_lexical(gateway_url: str, collection: str, region: str, as_json: bool = False,
