@@ -9,16 +9,15 @@ it, labelled with its age.
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
-import cachetools
-
 DEFAULT_MAX_BYTES = 256 << 20
+ENTRY_OVERHEAD = 128  # bytes counted per entry beyond its body and its key's body
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every answered query, and a frozen __init__ costs 4x
 class Cached:
     body: bytes
     content_type: str
@@ -31,26 +30,43 @@ class Cached:
         return now - self.stored_at
 
 
-def request_key(collection: str, method: str, path: str, body: bytes | None) -> bytes:
+Key = tuple[str, str, str, bytes]  # collection, method, path without query string, body
+
+
+def request_key(collection: str, method: str, path: str, body: bytes | None) -> Key:
     """The request's identity: collection, operation and its exact body (vector, filter, limit, using...).
 
     Keyed on bytes, not on re-serialised JSON: parsing every query on the hot path to sort its
     keys cost more than everything else the cache does. The same client sends the same bytes
     for the same question; a differently ordered body is only a miss, never a wrong answer.
+    The key holds the body itself, so a lookup compares exact bytes (no digest can collide) and
+    costs one hash of the body (CPython's, ~1 µs over 4 KB) instead of a blake2b (~6 µs); the
+    body's bytes count against the cache's size like the answer's.
     """
-    digest = hashlib.blake2b(body or b"", digest_size=16)
-    digest.update(f"\0{collection}\0{method}\0{path.partition('?')[0]}".encode())
-    return digest.digest()
+    return collection, method, path.partition("?")[0], body or b""
 
 
 class ResultCache:
+    """An LRU bounded in bytes (answer body + key body + ENTRY_OVERHEAD per entry).
+
+    A plain OrderedDict rather than cachetools.LRUCache: its insert measured 2 µs against ~1 µs
+    here, on every query answered by a region.
+    """
+
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self._entries: cachetools.LRUCache[bytes, Cached] = cachetools.LRUCache(
-            maxsize=max_bytes, getsizeof=lambda entry: len(entry.body) + 128)
+        self._entries: OrderedDict[Key, Cached] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._generations: dict[str, int] = {}
         self.hits_fresh = 0
         self.hits_stale = 0
         self.misses = 0
+
+    def _get(self, key: Key) -> Cached | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)  # least recently used goes first
+        return entry
 
     def generation(self, collection: str) -> int:
         return self._generations.get(collection, 0)
@@ -59,31 +75,39 @@ class ResultCache:
         """An acknowledged write: nothing cached for the collection is fresh any more."""
         self._generations[collection] = self.generation(collection) + 1
 
-    def store(self, key: bytes, collection: str, body: bytes, content_type: str, coverage: float,
+    def store(self, key: Key, collection: str, body: bytes, content_type: str, coverage: float,
               source: str) -> None:
-        if len(body) + 128 > self._entries.maxsize:
+        size = len(body) + len(key[3]) + ENTRY_OVERHEAD
+        if size > self._max_bytes:
             return
-        self._entries[key] = Cached(body, content_type, time.monotonic(), self.generation(collection), coverage,
-                                    source)
+        entries = self._entries
+        replaced = entries.pop(key, None)
+        if replaced is not None:
+            self._bytes -= len(replaced.body) + len(key[3]) + ENTRY_OVERHEAD
+        entries[key] = Cached(body, content_type, time.monotonic(), self._generations.get(collection, 0), coverage,
+                              source)
+        self._bytes += size
+        while self._bytes > self._max_bytes:
+            old_key, old = entries.popitem(last=False)
+            self._bytes -= len(old.body) + len(old_key[3]) + ENTRY_OVERHEAD
 
-    def fresh(self, key: bytes, collection: str, ttl_s: float) -> Cached | None:
+    def fresh(self, key: Key, collection: str, ttl_s: float) -> Cached | None:
         """An entry within its TTL and written after the collection's last write, if any."""
-        entry = self._entries.get(key)
+        entry = self._get(key)
         if entry is None or entry.generation != self.generation(collection) or entry.age(time.monotonic()) > ttl_s:
             self.misses += 1
             return None
         self.hits_fresh += 1
         return entry
 
-    def stale_if_error(self, key: bytes, ttl_s: float, stale_s: float) -> Cached | None:
+    def stale_if_error(self, key: Key, ttl_s: float, stale_s: float) -> Cached | None:
         """An entry still inside its stale-if-error window, to serve when no live source could."""
-        entry = self._entries.get(key)
+        entry = self._get(key)
         if entry is None or entry.age(time.monotonic()) > ttl_s + stale_s:
             return None
         self.hits_stale += 1
         return entry
 
     def stats(self) -> dict[str, int]:
-        return {"entries": len(self._entries), "bytes": int(self._entries.currsize),
-                "max_bytes": int(self._entries.maxsize), "hits_fresh": self.hits_fresh,
-                "hits_stale": self.hits_stale, "misses": self.misses}
+        return {"entries": len(self._entries), "bytes": self._bytes, "max_bytes": self._max_bytes,
+                "hits_fresh": self.hits_fresh, "hits_stale": self.hits_stale, "misses": self.misses}

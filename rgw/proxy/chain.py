@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from rgw.fallbacks.cache import ResultCache, request_key
+from rgw.fallbacks.cache import Key, ResultCache, request_key
 from rgw.fallbacks.lexical import LexicalDeclined
 from rgw.proxy.health import HealthBook
 from rgw.proxy.http1 import Response
@@ -192,7 +192,7 @@ class ChainRouter:
                           staleness_s=answer.staleness_s, coverage=coverage)
         raise NoSourceAvailable(attempts)
 
-    def _from_cache(self, collection: str, key: bytes | None, fresh_only: bool) -> Answer:
+    def _from_cache(self, collection: str, key: Key | None, fresh_only: bool) -> Answer:
         if key is None:
             raise NoSourceAvailable([Attempt("cache", "only point reads are cached")])
         policy = self._operator.policy(collection)
