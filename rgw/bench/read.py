@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import cast
@@ -30,7 +32,7 @@ import uvloop
 
 from rgw.bench import percentile_ms, progress
 from rgw.procs import free_port, gateway_process, http_ok, wait_until
-from rgw.proxy.http1 import Pool
+from rgw.proxy.http1 import Exchange, Pool
 from rgw.topology import local_topology
 
 COLLECTION = "bench"
@@ -38,6 +40,7 @@ DIMENSIONS = 384
 LOAD_BATCH = 1000
 DISTINCT_QUERIES = 500
 MAX_PHASE_SECONDS = 60.0
+IDLE_SECONDS = 3.0  # the gateway's background CPU (health checks, appliers, sweeps) is measured this long
 
 
 @dataclass
@@ -49,12 +52,33 @@ class Phase:
     p50_ms: float
     p99_ms: float
     qps: float
-    gateway_cpu_us_per_query: float | None
+    gateway_cpu_us_per_query: float | None  # all the gateway's CPU during the phase / queries
+    # The gateway's CPU while idle (no queries) just before the phase, per second, and what the
+    # phase's figure becomes without that background share; reported beside it, never instead.
+    gateway_idle_cpu_ms_per_s: float | None = None
+    gateway_cpu_us_per_query_less_idle: float | None = None
 
 
 def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process (every thread, exited ones too), in clock ticks (10 ms)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def threads_cpu_seconds(pid: int) -> float:
+    """On-CPU time of the process's live threads, to the nanosecond (schedstat): for short idle windows,
+    where clock ticks are too coarse. Falls back to process_cpu_seconds without schedstat."""
+    try:
+        return sum(int((task / "schedstat").read_text().split()[0]) for task in Path(f"/proc/{pid}/task").iterdir()
+                   ) / 1e9
+    except (OSError, ValueError, IndexError):
+        return process_cpu_seconds(pid)
+
+
+async def idle_cpu_per_second(pid: int, seconds: float = IDLE_SECONDS) -> float:
+    before = threads_cpu_seconds(pid)
+    await asyncio.sleep(seconds)
+    return (threads_cpu_seconds(pid) - before) / seconds
 
 
 
@@ -115,6 +139,7 @@ async def run_phase(pool: Pool, bodies: list[bytes], concurrency: int, total: in
 
     warm = iter(range(min(200, total)))
     await asyncio.gather(*(_drain(pool, path, bodies, warm) for _ in range(concurrency)))
+    idle = await idle_cpu_per_second(gateway_pid) if gateway_pid else None
     cpu_before = process_cpu_seconds(gateway_pid) if gateway_pid else 0.0
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -125,7 +150,10 @@ async def run_phase(pool: Pool, bodies: list[bytes], concurrency: int, total: in
     return Phase(target=target, concurrency=concurrency, queries=n, seconds=round(elapsed, 3),
                  p50_ms=percentile_ms(latencies, 0.5), p99_ms=percentile_ms(latencies, 0.99),
                  qps=round(n / elapsed, 1),
-                 gateway_cpu_us_per_query=None if cpu is None else round(cpu / n * 1e6, 1))
+                 gateway_cpu_us_per_query=None if cpu is None else round(cpu / n * 1e6, 1),
+                 gateway_idle_cpu_ms_per_s=None if idle is None else round(idle * 1e3, 2),
+                 gateway_cpu_us_per_query_less_idle=None if cpu is None or idle is None else round(
+                     (cpu - idle * elapsed) / n * 1e6, 1))
 
 
 async def _drain(pool: Pool, path: str, bodies: list[bytes], counter) -> None:
@@ -134,9 +162,12 @@ async def _drain(pool: Pool, path: str, bodies: list[bytes], counter) -> None:
 
 
 async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: int, queries: int,
-                  concurrencies: tuple[int, ...]) -> tuple[list[Phase], dict]:
+                  concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None) -> tuple[list[Phase], dict]:
     store = Pool("127.0.0.1", store_port)
     gateway = Pool("127.0.0.1", gateway_port)
+    targets = [("store", store, None), ("gateway", gateway, gateway_pid)]
+    if floor is not None:
+        targets.append(("floor", Pool("127.0.0.1", floor[0]), floor[1]))
     try:
         await load_collection(store, points, seed=42)
         indexed = await wait_indexed(store, points, timeout=600)
@@ -146,7 +177,7 @@ async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: 
                   for v in rng.standard_normal((DISTINCT_QUERIES, DIMENSIONS), dtype=np.float32)]
         phases = []
         for concurrency in concurrencies:
-            for target, pool, pid in (("store", store, None), ("gateway", gateway, gateway_pid)):
+            for target, pool, pid in targets:
                 progress(f"measuring {target} at concurrency {concurrency}")
                 phases.append(await run_phase(pool, bodies, concurrency, queries, target, pid))
         print(file=sys.stderr)
@@ -154,8 +185,8 @@ async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: 
                         "indexed_vectors_count": info.get("indexed_vectors_count"),
                         "segments_count": info.get("segments_count")}
     finally:
-        store.close()
-        gateway.close()
+        for _, pool, _ in targets:
+            pool.close()
 
 
 def render(phases: list[Phase], meta: dict) -> str:
@@ -165,9 +196,12 @@ def render(phases: list[Phase], meta: dict) -> str:
         about = (f"collection: {meta['points_count']} points x {DIMENSIONS} dims, indexed={meta['indexed']} "
                  f"({meta['indexed_vectors_count']} vectors in HNSW, {meta['segments_count']} segments), limit 10")
     reference = phases[0].target
-    lines = [about, "", "target   conc  queries   p50 ms   p99 ms      qps   gateway CPU us/query"]
+    lines = [about, "", "target   conc  queries   p50 ms   p99 ms      qps   gateway CPU us/query "
+                        "(raw / less idle; idle ms/s)"]
     for p in phases:
         cpu = "-" if p.gateway_cpu_us_per_query is None else f"{p.gateway_cpu_us_per_query:.0f}"
+        if p.gateway_cpu_us_per_query_less_idle is not None:
+            cpu += f" / {p.gateway_cpu_us_per_query_less_idle:.0f}; idle {p.gateway_idle_cpu_ms_per_s:.1f}"
         lines.append(f"{p.target:<8} {p.concurrency:>4} {p.queries:>8} {p.p50_ms:>8.3f} {p.p99_ms:>8.3f} "
                      f"{p.qps:>8.0f}   {cpu}")
     lines.append("")
@@ -178,17 +212,24 @@ def render(phases: list[Phase], meta: dict) -> str:
                      f"({via.p50_ms / direct.p50_ms:.2f}x), {via.p99_ms - direct.p99_ms:+.3f} ms at p99; "
                      f"throughput {via.qps / direct.qps:.2f}x of direct; "
                      f"{via.gateway_cpu_us_per_query:.0f} us gateway CPU per query")
+        if (floor := by_key.get(("floor", concurrency))) is not None:
+            lines.append(f"concurrency {concurrency}: floor proxy adds {floor.p50_ms - direct.p50_ms:+.3f} ms at p50, "
+                         f"{floor.gateway_cpu_us_per_query:.0f} us CPU per query (the gateway: "
+                         f"{via.gateway_cpu_us_per_query / floor.gateway_cpu_us_per_query:.2f}x)")
+    if any(p.target == "floor" for p in phases):
+        lines += ["", "floor: a minimal Python proxy (uvloop, this gateway's HTTP client, no routing, no task per "
+                      "request): what any Python proxy costs on this machine; CPU columns for it are its own process"]
     return "\n".join(lines)
 
 
 def run_read_bench(points: int, queries: int, as_json: bool = False,
-                   concurrencies: tuple[int, ...] = (1, 16)) -> int:
+                   concurrencies: tuple[int, ...] = (1, 16), floor: bool = True) -> int:
     with tempfile.TemporaryDirectory(prefix="rgw-bench-") as tmp:
         topology = local_topology(Path(tmp), regions=("primary",))
-        with topology:
+        with topology, floor_proxy(topology.store_ports["primary"], enabled=floor) as floor_at:
             print(f"store pid {topology.stores['primary'].pid}, gateway pid {topology.gateway.pid}", file=sys.stderr)
             phases, meta = asyncio.run(measure(topology.store_ports["primary"], topology.gateway_port,
-                                               topology.gateway.pid, points, queries, concurrencies))
+                                               topology.gateway.pid, points, queries, concurrencies, floor_at))
     if as_json:
         print(orjson.dumps({"meta": meta, "phases": [asdict(p) for p in phases]}, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -235,26 +276,29 @@ def serve_static_region(port: int) -> None:
 
 
 async def measure_static(region_port: int, gateway_port: int, gateway_pid: int, queries: int,
-                         concurrencies: tuple[int, ...]) -> list[Phase]:
+                         concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None) -> list[Phase]:
     region, gateway = Pool("127.0.0.1", region_port), Pool("127.0.0.1", gateway_port)
+    targets = [("region", region, None), ("gateway", gateway, gateway_pid)]
+    if floor is not None:
+        targets.append(("floor", Pool("127.0.0.1", floor[0]), floor[1]))
     try:
         rng = np.random.default_rng(7)
         bodies = [orjson.dumps({"query": v, "limit": 10}, option=orjson.OPT_SERIALIZE_NUMPY)
                   for v in rng.standard_normal((DISTINCT_QUERIES, DIMENSIONS), dtype=np.float32)]
         phases = []
         for concurrency in concurrencies:
-            for target, pool, pid in (("region", region, None), ("gateway", gateway, gateway_pid)):
+            for target, pool, pid in targets:
                 progress(f"measuring {target} at concurrency {concurrency}")
                 phases.append(await run_phase(pool, bodies, concurrency, queries, target, pid))
         print(file=sys.stderr)
         return phases
     finally:
-        region.close()
-        gateway.close()
+        for _, pool, _ in targets:
+            pool.close()
 
 
-def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16)) -> int:
-    with tempfile.TemporaryDirectory(prefix="rgw-bench-") as tmp:
+def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16), floor: bool = True) -> int:
+    with tempfile.TemporaryDirectory(prefix="rgw-bench-") as tmp, contextlib.ExitStack() as stack:
         region_port, gateway_port = free_port(), free_port()
         region = subprocess.Popen([sys.executable, "-m", "rgw.bench.read", "--serve-static", str(region_port)])
         gateway = None
@@ -266,7 +310,9 @@ def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16)
                               f'[[regions]]\nname = "primary"\nurl = "http://127.0.0.1:{region_port}"\n')
             gateway = gateway_process(config, f"127.0.0.1:{gateway_port}", Path(tmp) / "logs").start(wait=60)
             print(f"static region pid {region.pid}, gateway pid {gateway.pid}", file=sys.stderr)
-            phases = asyncio.run(measure_static(region_port, gateway_port, gateway.pid, queries, concurrencies))
+            floor_at = stack.enter_context(floor_proxy(region_port, enabled=floor))
+            phases = asyncio.run(measure_static(region_port, gateway_port, gateway.pid, queries, concurrencies,
+                                                floor_at))
         finally:
             if gateway is not None:
                 gateway.stop()
@@ -276,17 +322,88 @@ def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16)
     return 0
 
 
+# -- the floor: the least any Python proxy on this loop and client costs ---------------------------------
+class FloorProxy(asyncio.Protocol):
+    """Forwards each request (Content-Length bodies only) to one upstream with rgw.proxy.http1, answers it back.
+
+    No routing, health, provenance or cache, no task and no future per request: a reference for how
+    much of the gateway's CPU any Python proxy here would spend anyway (wakeups, syscalls, the client).
+    """
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self._buffer[:end + 2]
+        at = head.lower().find(b"\r\ncontent-length:")
+        length = int(head[at + 17:head.index(b"\r\n", at + 2)]) if at >= 0 else 0
+        if len(self._buffer) < end + 4 + length:
+            return
+        body = self._buffer[end + 4:end + 4 + length]
+        self._buffer = self._buffer[end + 4 + length:]
+        method, path, _ = head[:head.index(b"\r\n")].split(b" ")
+
+        def answer(exchange: Exchange) -> None:
+            reply = exchange.response
+            if reply is None:
+                self._transport.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                return
+            self._transport.write(b"HTTP/1.1 %d OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+                reply.status, reply.content_type.encode(), len(reply.body), reply.body))
+
+        self._pool.start(method.decode(), path.decode(), body or None, b"Content-Type: application/json\r\n", answer)
+
+
+def serve_floor_proxy(port: int, upstream_port: int) -> None:
+    async def serve() -> None:
+        pool = Pool("127.0.0.1", upstream_port)
+        server = await asyncio.get_running_loop().create_server(lambda: FloorProxy(pool), "127.0.0.1", port)
+        await server.serve_forever()
+
+    uvloop.run(serve())
+
+
+@contextlib.contextmanager
+def floor_proxy(upstream_port: int, enabled: bool = True) -> Iterator[tuple[int, int] | None]:
+    """(port, pid) of a running floor proxy in front of `upstream_port`, or None when not enabled."""
+    if not enabled:
+        yield None
+        return
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "rgw.bench.read", "--serve-floor", str(port), str(upstream_port)])
+    try:
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), 30, what="the floor proxy")
+        print(f"floor proxy pid {proc.pid}", file=sys.stderr)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m rgw.bench.read", description=__doc__)
     parser.add_argument("--static", action="store_true", help="measure against a fixed-answer region")
     parser.add_argument("--queries", type=int, default=20000, help="queries per measured phase (--static)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the minimal-proxy reference (--static)")
     parser.add_argument("--serve-static", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", type=int, nargs=2, metavar=("PORT", "UPSTREAM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_static:
         serve_static_region(args.serve_static)
         return 0
+    if args.serve_floor:
+        serve_floor_proxy(*args.serve_floor)
+        return 0
     if args.static:
-        return run_static_read_bench(args.queries)
+        return run_static_read_bench(args.queries, floor=not args.no_floor)
     parser.error("use `rgw bench read` for the store; --static here for the fixed-answer region")
     return 2
 
