@@ -37,7 +37,9 @@ class Comparison:
     extra: int = 0  # points only the copy has
     payload_differs: int = 0
     vectors_differ: int = 0
-    excluded: int = 0  # written after the compared LSN, not compared
+    excluded: int = 0  # live points written after the compared LSN, not compared
+    written_since: int = 0  # points the journal's entries after the compared LSN write
+    by_filter: bool = False  # some of those entries work by filter: which points they touch is unknown
     examples: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
@@ -71,14 +73,21 @@ async def writes_after(journal: Journal, collection: str, lsn: int) -> tuple[set
 
 
 async def compare_copies(copy: RegionClient, copy_name: str, live: RegionClient, live_name: str,
-                         excluded: set[PointId], tick: Callable[[int], None]) -> Comparison:
+                         journal: Journal, lsn: int, tick: Callable[[int], None]) -> Comparison:
+    """Compare a copy standing at `lsn` with the live collection, leaving out what was written after `lsn`.
+
+    The live side keeps taking writes while it is scanned, so what was written after `lsn` is read
+    from the journal once both scans have ended: every write the scan can have seen is in it by then.
+    """
     copy_points, live_points = await asyncio.gather(scan(copy, copy_name, tick, _split_digest),
                                                     scan(live, live_name, tick, _split_digest))
     if copy_points is None:
         raise CompareFailed(f"{copy_name} is not on {copy.name}")
     if live_points is None:
         raise CompareFailed(f"{live_name} is not on {live.name}")
-    result = Comparison(live.name, len(copy_points), len(live_points))
+    excluded, by_filter = await writes_after(journal, live_name, lsn)
+    result = Comparison(live.name, len(copy_points), len(live_points), written_since=len(excluded),
+                        by_filter=by_filter)
 
     def note(what: str, point: PointId) -> None:
         shown = result.examples.setdefault(what, [])
