@@ -145,6 +145,9 @@ async def run_restore(parts: Parts, job: Job, plan: RestorePlan) -> dict[str, An
     save_plan(parts, plan)
     if plan.phase == "recover":
         await recover(parts, job, plan)
+        if plan.in_place and plan.bundle is not None:  # routing's coverage of the copy now, not at the next check
+            info = await call(client, "GET", collection_path(plan.target))
+            parts.book.record_collection_info(plan.region, plan.target, info)
         plan.phase, plan.position = "replay", plan.start_lsn
         plan.recovered_s = round(time.time() - plan.started_at, 3)
         if plan.in_place:
@@ -229,14 +232,13 @@ async def _check(parts: Parts, job: Job, plan: RestorePlan, position: int) -> Co
         return Comparison("none", 0, 0)
     reference = references[0]
     await parts.replication.wait_applied([reference.name], position, 30.0)
-    excluded, by_filter = await writes_after(parts.journal, plan.collection, position)
+    _, by_filter = await writes_after(parts.journal, plan.collection, position)
     if by_filter:
         return None
     job.enter("checking the copy", total=2 * (plan.expected_points or 0) or None, unit="points")
     comparison = await compare_copies(parts.client(plan.region), plan.target, reference, plan.collection,
-                                      excluded, job.counter())
-    _, by_filter = await writes_after(parts.journal, plan.collection, position)
-    return None if by_filter else comparison
+                                      parts.journal, position, job.counter())
+    return None if comparison.by_filter else comparison
 
 
 async def _finish(parts: Parts, job: Job, plan: RestorePlan) -> int:

@@ -8,8 +8,9 @@ Blocking work (reaping a killed process, spawning one) runs in a thread so the l
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -20,12 +21,16 @@ import orjson
 from rgw.chaos.deploy import Deployment
 from rgw.chaos.faults import fault_to_dict
 from rgw.chaos.load import Clock
-from rgw.chaos.scenario import BREAKING_FAULTS, GATEWAY, Scenario, Step
+from rgw.chaos.scenario import BREAKING_FAULTS, GATEWAY, JOB_ACTIONS, Scenario, Step
 from rgw.chaos.world import DOWN, HUNG, STARTING, UP, State, World
 from rgw.procs import Managed
 
 READY_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 10.0
+JOB_TIMEOUT_S = 300.0  # a backup, restore or rebuild the run waits for
+JOB_POLL_S = 0.1
+# Phases of a restore before its copy holds data (the snapshot is not recovered yet).
+EMPTY_PHASES = frozenset({"starting", "dropping the old copy", "uploading the snapshot"})
 
 
 @dataclass
@@ -54,8 +59,10 @@ class Executor:
         self._world = world
         self._clock = clock
         self._acked_points = acked_points  # points acknowledged so far, for restore marks
-        self.events: list[Event] = []
+        self.events: list[Event] = []  # in the order they ended; heal() leaves them in the order they started
         self._session: aiohttp.ClientSession | None = None
+        self._running: list[asyncio.Task[None]] = []  # restores and rebuilds still going
+        self.bundles = 0  # backups this run took
 
     async def __aenter__(self) -> Executor:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S))
@@ -72,21 +79,45 @@ class Executor:
             await self.apply(step)
 
     async def apply(self, step: Step, heal: bool = False) -> Event:
+        """Carry out `step`. A restore or rebuild goes on in the background (its Event ends with the job)
+        unless healing, when the run waits for it."""
         label = f"heal: {step.describe()}" if heal else step.describe()
         event = Event(label, step.action, step.target, None if heal else step.at_s, self._clock.now(), 0.0,
                       step.phase, step.fault.kind if step.fault else None)
+        follow = await self._attempt(event, self._do(step))
+        if follow is None:
+            self._end(event)
+        elif heal:
+            await self._finish(event, follow)
+        else:
+            self._running.append(asyncio.create_task(self._finish(event, follow)))
+        return event
+
+    async def _attempt(self, event: Event, action: Awaitable[Awaitable[None] | None]) -> Awaitable[None] | None:
         try:
-            await self._do(step)
+            return await action
         except (ActionFailed, aiohttp.ClientError, TimeoutError, OSError, RuntimeError) as exc:
             event.ok, event.error = False, f"{type(exc).__name__}: {exc}"
+            return None
+
+    async def _finish(self, event: Event, follow: Awaitable[None]) -> None:
+        async def done() -> None:
+            await follow
+
+        await self._attempt(event, done())
+        self._end(event)
+
+    def _end(self, event: Event) -> None:
         event.done = self._clock.now()
         self.events.append(event)
-        return event
 
     # -- what each action does ---------------------------------------------------------------------
 
-    async def _do(self, step: Step) -> None:
+    async def _do(self, step: Step) -> Awaitable[None] | None:
+        """Apply `step`; for a job that goes on in the background, what follows it to its end."""
         action, target = step.action, step.target
+        if action in JOB_ACTIONS or action in ("wipe", "drop"):
+            return await self._data(step)
         if action == "kill":
             self._set(target, DOWN)
             await asyncio.to_thread(self._dep.process(target).kill)
@@ -102,6 +133,7 @@ class Executor:
             await self._proxy(step)
         else:
             await self._admin(step)
+        return None
 
     def _set(self, target: str, process: str) -> None:
         def mutate(state: State) -> None:
@@ -172,6 +204,71 @@ class Executor:
             await self._call("POST", f"{base}/up")
             self._world.change(self._clock.now(), lambda s: setattr(s.regions[region], "proxy_up", True))
 
+    # -- data faults and the jobs that repair them ----------------------------------------------------
+
+    def _region(self, region: str, **changes: object) -> None:
+        def mutate(state: State) -> None:
+            for key, value in changes.items():
+                setattr(state.regions[region], key, value)
+
+        self._world.change(self._clock.now(), mutate)
+
+    async def _data(self, step: Step) -> Awaitable[None] | None:
+        region, collection = step.target, self._scenario.load.collection
+        if step.action == "wipe":  # the region's disk is lost: the store comes back empty
+            self._region(region, missing=True)
+            managed = self._dep.process(region)
+            self._set(region, DOWN)
+            await asyncio.to_thread(managed.kill)
+            await asyncio.to_thread(shutil.rmtree, self._dep.data_dir(region), True)
+            self._set(region, STARTING)
+            await asyncio.to_thread(managed.start, 0)
+            await self._wait_ready(managed)
+            self._set(region, UP)
+            return None
+        if step.action == "drop":  # behind the gateway's back, straight to the store
+            self._region(region, missing=True)
+            await self._call("DELETE", f"{self._dep.store_urls[region]}/collections/{quote(collection, safe='')}")
+            return None
+        rate = {} if step.max_rate is None else {"max_rate": step.max_rate}
+        if step.action == "backup":
+            job = await self._admin_call("POST", "backups", {"collection": collection, "region": region})
+            await self._follow(job)
+            self.bundles += 1
+            return None
+        if step.action == "restore":
+            job = await self._admin_call("POST", "restores", {"collection": collection, "to": region, **rate})
+        else:
+            job = await self._admin_call("POST", "rebuilds", {"collection": collection, "to": region, **rate})
+        # Normal answers stop at once (the job holds and marks the collection); partial ones become
+        # possible once the copy holds data, and normal ones again when the job has ended.
+        self._region(region, restoring=int(self._acked_points()))
+        return self._follow(job, region)
+
+    async def _follow(self, job: dict[str, Any], region: str | None = None) -> None:
+        """Poll the job until it ends; ActionFailed unless it ended done. With `region`, the world follows."""
+        deadline = self._clock.now() + JOB_TIMEOUT_S
+        holds_data = False
+        while True:
+            if job["state"] != "running":
+                break
+            if region is not None and not holds_data and job["phase"] not in EMPTY_PHASES:
+                holds_data = True
+                self._region(region, missing=False)
+            if self._clock.now() > deadline:
+                raise ActionFailed(f"job {job['id']} still {job['phase']!r} after {JOB_TIMEOUT_S:.0f}s")
+            await asyncio.sleep(JOB_POLL_S)
+            job = await self._admin_call("GET", f"jobs/{quote(job['id'], safe='')}")
+        if job["state"] != "done":
+            raise ActionFailed(f"job {job['id']} {job['state']}: {job.get('error')}")
+        if region is not None:
+            self._region(region, missing=False, restoring=None)
+
+    async def _admin_call(self, method: str, path: str, body: Any = None) -> Any:
+        auth = {"Authorization": f"Bearer {self._dep.admin_token}"}
+        reply = await self._call(method, f"{self._dep.gateway_url}/gateway/admin/{path}", body, auth)
+        return reply["result"]
+
     async def _admin(self, step: Step) -> None:
         url = f"{self._dep.gateway_url}/gateway/admin"
         collection = quote(self._scenario.load.collection, safe="")
@@ -203,7 +300,14 @@ class Executor:
     # -- putting everything back after the load ----------------------------------------------------
 
     async def heal(self) -> list[Event]:
-        """Undo whatever the timeline left broken, so convergence can be checked; each undo is an Event."""
+        """Let running jobs end, then undo whatever the timeline left broken, so convergence can be
+        checked; each undo is an Event. Afterwards the events are in the order they started."""
+        await asyncio.gather(*self._running)
+        healed = await self._heal()
+        self.events.sort(key=lambda e: e.started)
+        return healed
+
+    async def _heal(self) -> list[Event]:
         state = self._world.now
         steps: list[Step] = []
         for target, process in [(GATEWAY, state.gateway), *((r, s.process) for r, s in state.regions.items())]:
@@ -217,7 +321,9 @@ class Executor:
                 steps.append(Step(0.0, "proxy-up", region))
             if r.drained:
                 steps.append(Step(0.0, "undrain", region))
-            if r.restoring is not None:
+            if r.missing:  # from the run's own backup if it took one, else from the journal
+                steps.append(Step(0.0, "restore" if self.bundles else "rebuild", region))
+            elif r.restoring is not None:
                 steps.append(Step(0.0, "restore-clear", region))
         if state.forced is not None:
             steps.append(Step(0.0, "mode", self._scenario.load.collection, source="auto"))

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import orjson
 
+from rgw.chaos.attach import AttachError, Target
 from rgw.chaos.runner import run_scenario, write_report
 from rgw.chaos.scenario import ScenarioError, load_scenario, scenario_names
 from rgw.chaos.scorecard import markdown, scorecard
+from rgw.proxy.admin import admin_token
+from rgw.proxy.config import ConfigError, load_config
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -30,22 +33,48 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the scorecard as JSON instead of Markdown")
     p.add_argument("--short", action="store_true",
                    help="the CI form: durations, fault times and preload scaled by the scenario's short_factor")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--gateway", metavar="URL", help="run against this running gateway (loopback) instead of "
+                        "starting one; admin token from RGW_ADMIN_TOKEN; steps that kill processes are refused")
+    target.add_argument("--config", metavar="FILE", type=Path, help="like --gateway, with the address and admin "
+                        "token from the running gateway's config; also runs rgw verify")
+    p.add_argument("--proxy-control", metavar="URL", help="with --gateway/--config: the control API of the fault "
+                   "proxies in front of its regions (`rgw chaos proxy serve --control`), for fault steps")
     return p
+
+
+def _target(args: argparse.Namespace) -> Target | None:
+    """Where --gateway or --config point the run; None: the run starts its own processes."""
+    if args.config is not None:
+        try:
+            config = load_config(args.config)
+        except (ConfigError, OSError) as exc:
+            raise ScenarioError(f"invalid gateway config {args.config}: {exc}") from None
+        return Target(config.local_url, admin_token(config.admin_token), args.config.resolve(), args.proxy_control)
+    if args.gateway is not None:
+        return Target(args.gateway, admin_token(None), None, args.proxy_control)
+    if args.proxy_control is not None:
+        raise ScenarioError("--proxy-control goes with --gateway or --config (a run of its own starts its proxies)")
+    return None
 
 
 def run_command(argv: list[str]) -> int:
     args = run_parser().parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
+        target = _target(args)
     except ScenarioError as exc:
         print(f"rgw chaos run: invalid scenario: {exc}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix=f"rgw-chaos-{scenario.name}-") as tmp:
         workdir = Path(tmp)
         try:
-            result = asyncio.run(run_scenario(scenario, workdir, short=args.short))
+            result = asyncio.run(run_scenario(scenario, workdir, short=args.short, target=target))
         except KeyboardInterrupt:
             return 130
+        except AttachError as exc:
+            print(f"rgw chaos run: cannot run {scenario.name} there: {exc}", file=sys.stderr)
+            return 2
         except Exception:  # the run itself broke (a process would not start...): say so, fail the run
             print(f"rgw chaos run: {scenario.name} could not complete:\n{traceback.format_exc()}", file=sys.stderr)
             _keep_logs(workdir, args.report)

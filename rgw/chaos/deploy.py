@@ -25,23 +25,35 @@ HOST = "127.0.0.1"
 
 @dataclass
 class Deployment:
-    topology: Topology
+    gateway_url: str
     store_urls: dict[str, str]  # each region's store, directly (not through its proxy)
-    proxy: Managed | None  # the fault proxy server, when any region has one
-    control_url: str | None  # its control API
     admin_token: str
+    topology: Topology | None  # None: a running gateway this run attached to (`--gateway`), no processes
+    proxy: Managed | None = None  # the fault proxy server, when any region has one and this run started it
+    control_url: str | None = None  # the fault proxies' control API
     proxied: tuple[str, ...] = ()  # regions behind a fault proxy (each proxy is named after its region)
+    config_path: Path | None = None  # the gateway's config, which `rgw verify` reads
     _proxy_started: bool = False
 
     @property
-    def gateway_url(self) -> str:
-        return self.topology.gateway_url
+    def attached(self) -> bool:
+        return self.topology is None
 
     def process(self, target: str) -> Managed:
+        if self.topology is None:
+            raise RuntimeError(f"{target} is not a process this run started (attached with --gateway)")
         return self.topology.gateway if target == "gateway" else self.topology.stores[target]
+
+    def data_dir(self, region: str) -> Path:
+        """Where the region's store keeps its data (what a wipe deletes)."""
+        if self.topology is None:
+            raise RuntimeError(f"{region}'s data is not this run's to delete (attached with --gateway)")
+        return self.topology.base / "regions" / region
 
     def start(self, timeout: float = 60.0) -> None:
         """Proxies first, so the gateway's very first health checks already go through them."""
+        if self.topology is None:
+            return
         if self.proxy is not None:
             self.proxy.start(wait=timeout)
             self._proxy_started = True
@@ -62,6 +74,8 @@ class Deployment:
         return sorted(p["name"] for p in listed if p["enabled"]) == sorted(self.proxied)
 
     def stop(self) -> None:
+        if self.topology is None:
+            return
         self.topology.stop()
         if self.proxy is not None and self._proxy_started:
             self.proxy.stop()
@@ -91,4 +105,5 @@ def deploy(base: Path, scenario: Scenario) -> Deployment:
         proxy = Managed(name="faultproxy", argv=argv, ready_url=f"http://{control}/proxies",
                         log_path=topology.base / "logs" / "faultproxy.log")
         control_url = f"http://{control}"
-    return Deployment(topology, store_urls, proxy, control_url, token, tuple(proxy_ports))
+    return Deployment(topology.gateway_url, store_urls, token, topology, proxy, control_url, tuple(proxy_ports),
+                      topology.config_path)

@@ -73,6 +73,12 @@ def evaluate(scenario: Scenario, measured: Measured, events: list[Event], loss: 
         unexpected = [m for m in seen if m not in allowed]
         checks.append(Check(f"modes in phase '{phase.name}'", "within " + ", ".join(allowed),
                             ", ".join(f"{m}={phase.modes[m]}" for m in seen) or "no answers", not unexpected))
+        required = expect.modes_seen.get(phase.name, ())
+        if required:
+            absent = [m for m in required if not phase.modes.get(m)]
+            checks.append(Check(f"modes answering in phase '{phase.name}'", "at least one " + ", ".join(required),
+                                "none: " + ", ".join(absent) if absent else
+                                ", ".join(f"{m}={phase.modes[m]}" for m in required), not absent))
         bound = expect.max_p99_ms.get(phase.name)
         if bound is not None:
             p99 = phase.p99_ms

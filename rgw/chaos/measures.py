@@ -21,9 +21,10 @@ from rgw.chaos.scenario import BASELINE, BREAKING_FAULTS, GATEWAY, Scenario
 from rgw.chaos.world import UP, World
 
 # Actions that take the preferred region away (or slow it: a latency fault is a reason to hedge).
-OUTAGES = frozenset({"kill", "stop", "proxy-down", "drain", "restore-mark"})
+OUTAGES = frozenset({"kill", "stop", "proxy-down", "drain", "restore-mark", "wipe", "drop"})
 OUTAGE_FAULTS = BREAKING_FAULTS | {"latency", "bandwidth"}
-RECOVERIES = frozenset({"restart", "cont", "proxy-up", "unfault", "undrain", "restore-clear"})
+# A restore or rebuild gives the region back when its job ends: its recovery time includes the job.
+RECOVERIES = frozenset({"restart", "cont", "proxy-up", "unfault", "undrain", "restore-clear", "restore", "rebuild"})
 BACK_WINDOW = 20  # reads looked at to decide traffic is back on the preferred region
 BACK_SHARE = 0.9
 

@@ -10,18 +10,22 @@ Every process is started here and stopped here, by the PIDs started.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import quote
 
+import aiohttp
 import orjson
 
 from rgw.chaos.actions import Executor
+from rgw.chaos.attach import AttachError, Target, admin, attach, drop_collection, policy_fields
 from rgw.chaos.datacheck import check_acked, run_verify
-from rgw.chaos.deploy import deploy
+from rgw.chaos.deploy import Deployment, deploy
 from rgw.chaos.invariants import evaluate
 from rgw.chaos.load import Clock, LoadGenerator, Recorder, preload
 from rgw.chaos.measures import measure
@@ -42,17 +46,30 @@ def convergence_budget(scenario: Scenario) -> float:
 
 
 async def run_scenario(scenario: Scenario, workdir: Path, short: bool = False,
-                       stream: TextIO = sys.stderr) -> RunResult:
-    """Run `scenario` (its short form with `short`); data and logs go under `workdir`."""
+                       stream: TextIO = sys.stderr, target: Target | None = None) -> RunResult:
+    """Run `scenario` (its short form with `short`); data and logs go under `workdir`.
+
+    With `target`, against that running gateway instead of processes of its own (rgw.chaos.attach)."""
     if short:
         scenario = scenario.shortened()
     started_wall = time.monotonic()
     started_at = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    name = f"chaos {scenario.name}{' (short)' if short else ''}"
+    if target is None:
+        deployment = deploy(workdir, scenario)
+        stream.write(f"{name}: starting {len(scenario.topology.regions)} region(s), the gateway"
+                     f"{' and fault proxies' if deployment.proxy else ''} in {workdir}\n")
+    else:
+        deployment = await attach(scenario, target.gateway_url, target.token, target.config_path,
+                                  target.control_url)
+        await admin(deployment, "PUT", f"policies/{quote(scenario.load.collection, safe='')}", policy_fields(scenario))
+        stream.write(f"{name}: attached to the gateway at {deployment.gateway_url}; collection "
+                     f"{scenario.load.collection} with the scenario's policy (its other gateway settings are the "
+                     "running gateway's)\n")
+        if deployment.config_path is None and scenario.expect.verify:
+            stream.write(f"{name}: rgw verify will not run: it reads the journal, give the gateway's --config\n")
+            scenario = dataclasses.replace(scenario, expect=dataclasses.replace(scenario.expect, verify=False))
     workload = Workload(scenario.load)  # embedding costs CPU: all of it before anything is measured
-    deployment = deploy(workdir, scenario)
-    stream.write(f"chaos {scenario.name}{' (short)' if short else ''}: starting {len(scenario.topology.regions)} "
-                 f"region(s), the gateway{' and fault proxies' if deployment.proxy else ''} in "
-                 f"{deployment.topology.base}\n")
     await asyncio.to_thread(deployment.start)
     try:
         recorder = Recorder()
@@ -80,8 +97,8 @@ async def run_scenario(scenario: Scenario, workdir: Path, short: bool = False,
                 loss = await check_acked(deployment.store_urls, scenario.load.collection, recorder.acked_ids(),
                                          workload)
                 progress.note(f"acknowledged points checked in every store: {loss.lost} lost")
-                verify = await run_verify(deployment.topology.config_path, scenario.load.collection,
-                                          VERIFY_WAIT_S) if scenario.expect.verify else None
+                verify = await run_verify(deployment.config_path, scenario.load.collection, VERIFY_WAIT_S) \
+                    if scenario.expect.verify and deployment.config_path is not None else None
                 if verify is not None:
                     progress.note(f"rgw verify: exit {verify.exit_code}")
             finally:
@@ -89,11 +106,24 @@ async def run_scenario(scenario: Scenario, workdir: Path, short: bool = False,
                 done.set()
                 await asyncio.gather(*background, return_exceptions=True)
     finally:
+        if deployment.attached:
+            await _leave(deployment, scenario.load.collection, stream)
         await asyncio.to_thread(deployment.stop)
     measured = measure(scenario, recorder.reads, recorder.writes, executor.events, world, poller.samples, load_end)
     checks = evaluate(scenario, measured, executor.events, loss, verify, convergence_s)
     return RunResult(scenario, short, started_at, time.monotonic() - started_wall, recorder, executor.events,
                      poller.samples, measured, loss, verify, convergence_s, checks)
+
+
+async def _leave(deployment: Deployment, collection: str, stream: TextIO) -> None:
+    """An attached run drops its collection and the policy it set, leaving the gateway as it found it."""
+    problem = await drop_collection(deployment, collection)
+    try:
+        await admin(deployment, "PUT", f"policies/{quote(collection, safe='')}", {"reset": True})
+    except (AttachError, aiohttp.ClientError, TimeoutError) as exc:
+        problem = f"{problem + '; ' if problem else ''}policy reset: {exc}"
+    stream.write(f"chaos: collection {collection} dropped, its policy override removed\n" if problem is None else
+                 f"chaos: WARNING: could not clean up {collection} on the gateway: {problem}\n")
 
 
 def write_report(result: RunResult, report_dir: Path, logs: Path | None = None) -> dict[str, Path]:

@@ -26,7 +26,14 @@ BASELINE = "baseline"  # the phase before the first step that names one
 PROCESS_ACTIONS = frozenset({"kill", "stop", "cont", "restart"})  # target: a region or the gateway
 PROXY_ACTIONS = frozenset({"fault", "unfault", "proxy-down", "proxy-up"})  # target: a proxied region
 REGION_ADMIN_ACTIONS = frozenset({"drain", "undrain", "restore-mark", "restore-clear"})  # target: a region
-ACTIONS = PROCESS_ACTIONS | PROXY_ACTIONS | REGION_ADMIN_ACTIONS | {"mode"}  # mode: the collection
+# Data faults and the jobs that repair them, target: a region. wipe loses the region's disk (kill, delete
+# its data, restart empty); drop deletes the collection on the store behind the gateway's back; backup,
+# restore and rebuild are the gateway's own jobs, followed until they end.
+DATA_ACTIONS = frozenset({"backup", "wipe", "drop", "restore", "rebuild"})
+JOB_ACTIONS = frozenset({"backup", "restore", "rebuild"})
+ACTIONS = PROCESS_ACTIONS | PROXY_ACTIONS | REGION_ADMIN_ACTIONS | DATA_ACTIONS | {"mode"}  # mode: the collection
+# Actions that need processes this run started (not possible against a running gateway, --gateway).
+NEEDS_PROCESSES = PROCESS_ACTIONS | {"wipe"}
 # Faults after which the proxied region cannot answer at all (others only slow it down).
 BREAKING_FAULTS = frozenset({"reset", "blackhole", "limit_data"})
 
@@ -71,6 +78,7 @@ class Step:
     expected: int | None = None  # action "restore-mark": the point count the restore will reach
     expected_factor: float | None = None  # ... or that many times the points acknowledged so far
     source: str | None = None  # action "mode": auto, a region, partial, cache or lexical
+    max_rate: float | None = None  # actions "restore" and "rebuild": journal entries replayed per second at most
 
     def describe(self) -> str:
         detail = ""
@@ -85,6 +93,8 @@ class Step:
             detail = f" expected={self.expected}" if self.expected is not None else f" x{self.expected_factor:g}"
         elif self.source:
             detail = f" {self.source}"
+        elif self.max_rate:
+            detail = f" max_rate={self.max_rate:g}"
         return f"{self.action} {self.target}{detail}".rstrip()
 
 
@@ -98,6 +108,7 @@ class Expectations:
     max_convergence_s: float = 60.0
     verify: bool = True  # `rgw verify` must find no drift after convergence
     modes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # phase -> modes allowed in it
+    modes_seen: dict[str, tuple[str, ...]] = field(default_factory=dict)  # phase -> modes that must answer in it
     max_p99_ms: dict[str, float] = field(default_factory=dict)  # phase -> read latency bound
 
 
@@ -237,7 +248,8 @@ def _load(table: dict[str, Any]) -> LoadSpec:
     return load
 
 
-_STEP_KEYS = {"at_s", "action", "target", "phase", "fault", "name", "expected", "expected_factor", "source"}
+_STEP_KEYS = {"at_s", "action", "target", "phase", "fault", "name", "expected", "expected_factor", "source",
+              "max_rate"}
 
 
 def _steps(value: Any, topology: TopologySpec, load: LoadSpec) -> tuple[Step, ...]:
@@ -287,7 +299,7 @@ def _check_target(where: str, action: str, target: str, topology: TopologySpec, 
 def _action_params(entry: dict[str, Any], where: str, action: str) -> dict[str, Any]:
     """The keys each action takes; any other key given is an error naming it."""
     takes = {"fault": {"fault"}, "unfault": {"name"}, "restore-mark": {"expected", "expected_factor"},
-             "mode": {"source"}}.get(action, set())
+             "mode": {"source"}, "restore": {"max_rate"}, "rebuild": {"max_rate"}}.get(action, set())
     for key in _STEP_KEYS - {"at_s", "action", "target", "phase"} - takes:
         if key in entry:
             raise ScenarioError(f"{where}.{key}: not a parameter of {action}")
@@ -316,6 +328,10 @@ def _action_params(entry: dict[str, Any], where: str, action: str) -> dict[str, 
                                     "what is already there)")
     elif action == "mode":
         params["source"] = _get(entry, where, "source", str, None)
+    elif "max_rate" in entry:
+        params["max_rate"] = _get(entry, where, "max_rate", float, None)
+        if params["max_rate"] <= 0:
+            raise ScenarioError(f"{where}.max_rate: must be > 0 (journal entries per second)")
     return params
 
 
@@ -331,13 +347,13 @@ def _expect(table: dict[str, Any]) -> Expectations:
             values[key] = _get(table, where, key, kind, None)
             if kind is not bool and values[key] < 0:
                 raise ScenarioError(f"{where}.{key}: must be >= 0")
-    modes = _table(table, "modes", where)
-    values["modes"] = {}
-    for phase, allowed in modes.items():
-        if not isinstance(allowed, list) or not allowed or not all(m in MODES for m in allowed):
-            raise ScenarioError(f"{where}.modes.{phase}: expected a non-empty list of modes from {list(MODES)}, "
-                                f"got {allowed!r}")
-        values["modes"][phase] = tuple(allowed)
+    for key in ("modes", "modes_seen"):
+        values[key] = {}
+        for phase, listed in _table(table, key, where).items():
+            if not isinstance(listed, list) or not listed or not all(m in MODES for m in listed):
+                raise ScenarioError(f"{where}.{key}.{phase}: expected a non-empty list of modes from "
+                                    f"{list(MODES)}, got {listed!r}")
+            values[key][phase] = tuple(listed)
     p99 = _table(table, "max_p99_ms", where)
     values["max_p99_ms"] = {phase: _get(p99, f"{where}.max_p99_ms", phase, float, None) for phase in p99}
     return Expectations(**values)
@@ -345,7 +361,8 @@ def _expect(table: dict[str, Any]) -> Expectations:
 
 def _check_phases(scenario: Scenario) -> None:
     phases = scenario.phases
-    for key, table in (("modes", scenario.expect.modes), ("max_p99_ms", scenario.expect.max_p99_ms)):
+    for key, table in (("modes", scenario.expect.modes), ("modes_seen", scenario.expect.modes_seen),
+                       ("max_p99_ms", scenario.expect.max_p99_ms)):
         for phase in table:
             if phase not in phases:
                 raise ScenarioError(f"expect.{key}.{phase}: no such phase (phases: {list(phases)})")
@@ -357,6 +374,11 @@ def _check_phases(scenario: Scenario) -> None:
         for mode in allowed:
             if mode in ("partial", "cache", "lexical") and mode not in chain:
                 raise ScenarioError(f"expect.modes.{phase}: {mode!r} is not in the collection's chain {list(chain)}")
+    for phase, required in scenario.expect.modes_seen.items():
+        for mode in required:
+            if mode not in scenario.expect.modes[phase]:
+                raise ScenarioError(f"expect.modes_seen.{phase}: {mode!r} must answer but is not allowed "
+                                    f"(expect.modes.{phase})")
 
 
 # -- typed access ----------------------------------------------------------------------------------

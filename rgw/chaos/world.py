@@ -26,7 +26,8 @@ class RegionState:
     proxy_up: bool = True
     faults: dict[str, str] = field(default_factory=dict)  # fault name -> kind, on its fault proxy
     drained: bool = False
-    restoring: int | None = None  # expected points of a restore mark
+    restoring: int | None = None  # expected points of a restore mark (or of a running restore)
+    missing: bool = False  # the collection is gone from this region (wiped or dropped) and not yet recovered
 
     @property
     def reachable(self) -> bool:
@@ -44,12 +45,14 @@ class State:
     def region_answers(self, region: str) -> bool:
         """Could `region` answer as a region (not partial)? Drained and restoring regions are skipped."""
         r = self.regions[region]
-        return r.reachable and not r.drained and r.restoring is None
+        return r.reachable and not r.drained and r.restoring is None and not r.missing
 
     def partial_answers(self) -> bool:
-        """A restoring region could answer partially. Assumes the mark's coverage is above min_coverage,
-        which the scenario sets up (expected_factor); coverage itself is not modelled."""
-        return any(r.reachable and not r.drained and r.restoring is not None for r in self.regions.values())
+        """A restoring region holding data could answer partially. Assumes its coverage is above min_coverage,
+        which the scenario sets up (expected_factor, or a restore whose bundle holds most points); coverage
+        itself is not modelled. A real restore's copy counts only once its snapshot is recovered."""
+        return any(r.reachable and not r.drained and r.restoring is not None and not r.missing
+                   for r in self.regions.values())
 
 
 class World:

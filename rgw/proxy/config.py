@@ -143,6 +143,12 @@ class GatewayConfig:
     def port(self) -> int:
         return split_listen(self.listen)[1]
 
+    @property
+    def local_url(self) -> str:
+        """Where a client on this machine reaches the gateway (a wildcard listen address means loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
 
 def split_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")

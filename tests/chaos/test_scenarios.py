@@ -4,6 +4,7 @@ real subprocesses, each starting its own stores and gateway and killing them on 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,9 +23,11 @@ CI_SCENARIOS = ("primary-kill", "both-down", "gateway-restart")
 RUN_TIMEOUT_S = 150
 
 
-def chaos(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+def chaos(*args: str, timeout: float = RUN_TIMEOUT_S, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    """`rgw chaos ...` as a subprocess; `env` entries override the environment."""
     return subprocess.run([sys.executable, "-m", "rgw.cli", "chaos", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, env={**os.environ, **(env or {})})
 
 
 # -- scenario files -----------------------------------------------------------------------------------
@@ -72,6 +75,11 @@ down = ["failover"]
     (("[load]", '[topology]\ngateway_config = "[policies.default]\\ntier = \\"gold\\""\n\n[load]'),
      "topology.gateway_config: policies.default.tier"),
     (("[load]", '[topology]\nfault_proxies = ["primary"]\n\n[load]'), None),
+    (('target = "primary"', 'target = "primary"\nmax_rate = 5'), "faults[0].max_rate: not a parameter of kill"),
+    (('action = "kill"', 'action = "restore"\nmax_rate = 0'), "faults[0].max_rate: must be > 0"),
+    (('action = "kill"', 'action = "wipe"'), None),
+    (('down = ["failover"]', 'down = ["failover"]\n\n[expect.modes_seen]\ndown = ["partial"]'),
+     "expect.modes_seen.down: 'partial' must answer but is not allowed"),
 ])
 def test_a_bad_scenario_fails_at_load_naming_the_key(tmp_path: Path, change: tuple[str, str],
                                                      named: str | None) -> None:
