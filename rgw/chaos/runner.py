@@ -119,7 +119,7 @@ async def _leave(deployment: Deployment, collection: str, stream: TextIO) -> Non
     """An attached run drops its collection and the policy it set, leaving the gateway as it found it."""
     problem = await drop_collection(deployment, collection)
     try:
-        await admin(deployment, "PUT", f"policies/{quote(collection, safe='')}", {"reset": True})
+        await admin(deployment, "DELETE", f"policies/{quote(collection, safe='')}")
     except (AttachError, aiohttp.ClientError, TimeoutError) as exc:
         problem = f"{problem + '; ' if problem else ''}policy reset: {exc}"
     stream.write(f"chaos: collection {collection} dropped, its policy override removed\n" if problem is None else
