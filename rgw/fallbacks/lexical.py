@@ -123,7 +123,7 @@ class LexicalIndex:
     def _upgraded(old: CollectionIndex) -> CollectionIndex:
         """An index of an older schema, copied into the current one and swapped in (once, on open)."""
         log.warning("lexical index of `%s` has schema %d: upgrading it to %d (%d points)", old.path.parent.name,
-                    old.state.schema, SCHEMA_VERSION, old.count())
+                    old.state.schema_version, SCHEMA_VERSION, old.count())
         new = upgrade(old, new_generation(old.path.parent))
         old.close()
         publish(new.path)  # a crash before this leaves the old generation live, and the copy discarded

@@ -71,12 +71,12 @@ class IndexState:
     text_field: str  # the payload key whose text was indexed
     spec: SpecSource | None  # None only for an index that is stale from the start
     stale: str | None = None  # why the index cannot be trusted any more; searches then decline
-    schema: int = SCHEMA_VERSION  # of the Tantivy index holding this state
+    schema_version: int = SCHEMA_VERSION  # of the Tantivy index holding this state
 
     def to_json(self) -> bytes:
         spec = None if self.spec is None else {"kind": self.spec.kind, "source": self.spec.source}
         return orjson.dumps({"lsn": self.lsn, "text_field": self.text_field, "spec": spec, "stale": self.stale,
-                             "schema": self.schema})
+                             "schema": self.schema_version})
 
     @classmethod
     def from_json(cls, raw: bytes) -> IndexState:
@@ -169,7 +169,7 @@ class CollectionIndex:
     @property
     def filterable(self) -> bool:
         """Whether filters can be pushed down (the index has the schema holding the payload's values)."""
-        return self.state.schema >= SCHEMA_VERSION
+        return self.state.schema_version >= SCHEMA_VERSION
 
     def parse_query(self, text: str) -> tantivy.Query:
         return self._index.parse_query(text, [])
@@ -225,7 +225,7 @@ class CollectionIndex:
 def upgrade(old: CollectionIndex, generation: Path, heap: int = BUILD_HEAP) -> CollectionIndex:
     """A copy of `old` in the current schema at `generation` (committed, not yet published), from the
     ids and payloads `old` stores; `old` is left as it was."""
-    state = replace(old.state, schema=SCHEMA_VERSION)
+    state = replace(old.state, schema_version=SCHEMA_VERSION)
     new = CollectionIndex.create(generation, state, heap=heap)
     try:
         for key, payload in old.scan():
