@@ -21,7 +21,7 @@ import orjson
 from rgw.chaos.deploy import Deployment
 from rgw.chaos.faults import fault_to_dict
 from rgw.chaos.load import Clock
-from rgw.chaos.scenario import BREAKING_FAULTS, GATEWAY, JOB_ACTIONS, Scenario, Step
+from rgw.chaos.scenario import BREAKING_FAULTS, DATA_ACTIONS, GATEWAY, Scenario, Step
 from rgw.chaos.world import DOWN, HUNG, STARTING, UP, State, World
 from rgw.procs import Managed
 
@@ -116,7 +116,7 @@ class Executor:
     async def _do(self, step: Step) -> Awaitable[None] | None:
         """Apply `step`; for a job that goes on in the background, what follows it to its end."""
         action, target = step.action, step.target
-        if action in JOB_ACTIONS or action in ("wipe", "drop"):
+        if action in DATA_ACTIONS:
             return await self._data(step)
         if action == "kill":
             self._set(target, DOWN)
@@ -216,7 +216,7 @@ class Executor:
     async def _data(self, step: Step) -> Awaitable[None] | None:
         region, collection = step.target, self._scenario.load.collection
         if step.action == "wipe":  # the region's disk is lost: the store comes back empty
-            self._region(region, missing=True)
+            self._region(region, lost=True)
             managed = self._dep.process(region)
             self._set(region, DOWN)
             await asyncio.to_thread(managed.kill)
@@ -226,9 +226,14 @@ class Executor:
             await self._wait_ready(managed)
             self._set(region, UP)
             return None
+        store = f"{self._dep.store_urls[region]}/collections/{quote(collection, safe='')}"
         if step.action == "drop":  # behind the gateway's back, straight to the store
-            self._region(region, missing=True)
-            await self._call("DELETE", f"{self._dep.store_urls[region]}/collections/{quote(collection, safe='')}")
+            self._region(region, lost=True)
+            await self._call("DELETE", store)
+            return None
+        if step.action == "empty":  # every point deleted, the collection left in place
+            self._region(region, lost=True)
+            await self._call("POST", f"{store}/points/delete?wait=true", {"filter": {}})
             return None
         rate = {} if step.max_rate is None else {"max_rate": step.max_rate}
         if step.action == "backup":
@@ -254,7 +259,7 @@ class Executor:
                 break
             if region is not None and not holds_data and job["phase"] not in EMPTY_PHASES:
                 holds_data = True
-                self._region(region, missing=False)
+                self._region(region, lost=False)
             if self._clock.now() > deadline:
                 raise ActionFailed(f"job {job['id']} still {job['phase']!r} after {JOB_TIMEOUT_S:.0f}s")
             await asyncio.sleep(JOB_POLL_S)
@@ -262,7 +267,7 @@ class Executor:
         if job["state"] != "done":
             raise ActionFailed(f"job {job['id']} {job['state']}: {job.get('error')}")
         if region is not None:
-            self._region(region, missing=False, restoring=None)
+            self._region(region, lost=False, restoring=None)
 
     async def _admin_call(self, method: str, path: str, body: Any = None) -> Any:
         auth = {"Authorization": f"Bearer {self._dep.admin_token}"}
@@ -321,7 +326,7 @@ class Executor:
                 steps.append(Step(0.0, "proxy-up", region))
             if r.drained:
                 steps.append(Step(0.0, "undrain", region))
-            if r.missing:  # from the run's own backup if it took one, else from the journal
+            if r.lost:  # from the run's own backup if it took one, else from the journal
                 steps.append(Step(0.0, "restore" if self.bundles else "rebuild", region))
             elif r.restoring is not None:
                 steps.append(Step(0.0, "restore-clear", region))

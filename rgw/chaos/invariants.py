@@ -54,6 +54,15 @@ def evaluate(scenario: Scenario, measured: Measured, events: list[Event], loss: 
                         unexcused <= expect.max_unexcused_failed_reads))
     checks.append(Check("every answer labelled with source and mode", "0 unlabelled", str(measured.unlabelled),
                         measured.unlabelled == 0))
+    short = measured.short
+    checks.append(Check("full answers short of hits (normal/failover, unfiltered, fewer than asked)",
+                        f"<= {expect.max_short_answers}",
+                        str(len(short)) + "".join(f"; at {r.start:.1f}s from {r.source} ({r.mode}): {r.hits} hits"
+                                                  for r in short[:3]), len(short) <= expect.max_short_answers))
+    lost = measured.from_lost
+    checks.append(Check("full answers from a region that had lost its data", f"<= {expect.max_answers_from_lost_data}",
+                        str(len(lost)) + (f" (the last at {max(r.end for r in lost):.2f}s)" if lost else ""),
+                        len(lost) <= expect.max_answers_from_lost_data))
 
     lost = None if loss is None else loss.lost
     checks.append(Check("acknowledged writes lost", f"<= {expect.acked_writes_lost}",

@@ -20,7 +20,7 @@ import aiohttp
 import orjson
 
 from rgw.chaos.scenario import LoadSpec
-from rgw.chaos.workload import Workload
+from rgw.chaos.workload import LIMIT, Workload
 
 REQUEST_TIMEOUT_S = 15.0  # above the gateway's own request timeout (10 s), so its 503 arrives first
 JSON = {"Content-Type": "application/json"}
@@ -34,16 +34,25 @@ class Read:
     query: int  # index in the query pool
     via: str  # "query" (Qdrant's points/query) or "search" (the gateway's own endpoint)
     text: bool  # carried query text, so lexical could answer it
+    filtered: bool = False  # carried a payload filter
     status: int | None = None  # None: no HTTP answer at all (refused, reset, timed out)
     source: str | None = None
     mode: str | None = None
     coverage: float | None = None
     staleness_s: float | None = None
     error: str | None = None
+    hits: int | None = None  # points in the answer
 
     @property
     def ok(self) -> bool:
         return self.status == 200
+
+    @property
+    def short(self) -> bool:
+        """A full answer (normal or failover) to an unfiltered query with fewer hits than it asked for:
+        the collection always holds more, so some region answered from data it has lost."""
+        return (self.ok and self.mode in ("normal", "failover") and not self.filtered
+                and self.hits is not None and self.hits < LIMIT)
 
     @property
     def cache_key(self) -> tuple[int, str]:
@@ -173,7 +182,7 @@ class LoadGenerator:
         else:
             url, body = f"{self._url}/collections/{collection}/points/query", query.query_body
             headers = {**JSON, "X-Gateway-Query-Text": quote(query.text)} if text else JSON
-        read = Read(self._clock.now(), 0.0, index, via, text)
+        read = Read(self._clock.now(), 0.0, index, via, text, query.filtered)
         try:
             async with session.post(url, data=body, headers=headers) as resp:
                 payload = await resp.read()
@@ -184,7 +193,9 @@ class LoadGenerator:
                 read.staleness_s = _float(resp.headers.get("X-Gateway-Staleness"))
                 if resp.status != 200:
                     read.error = f"HTTP {resp.status}: {_error_text(payload)}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
+                else:
+                    read.hits = len(orjson.loads(payload)["result"]["points"])
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
             read.error = f"{type(exc).__name__}: {exc}"[:300]
         finally:
             read.end = self._clock.now()

@@ -21,7 +21,7 @@ from rgw.chaos.scenario import BASELINE, BREAKING_FAULTS, GATEWAY, Scenario
 from rgw.chaos.world import UP, World
 
 # Actions that take the preferred region away (or slow it: a latency fault is a reason to hedge).
-OUTAGES = frozenset({"kill", "stop", "proxy-down", "drain", "restore-mark", "wipe", "drop"})
+OUTAGES = frozenset({"kill", "stop", "proxy-down", "drain", "restore-mark", "wipe", "drop", "empty"})
 OUTAGE_FAULTS = BREAKING_FAULTS | {"latency", "bandwidth"}
 # A restore or rebuild gives the region back when its job ends: its recovery time includes the job.
 RECOVERIES = frozenset({"restart", "cont", "proxy-up", "unfault", "undrain", "restore-clear", "restore", "rebuild"})
@@ -198,6 +198,8 @@ class Measured:
     unlabelled: int  # successful reads without provenance headers
     failovers: list[Timing]
     recoveries: list[Timing]
+    short: list[Read] = field(default_factory=list)  # full answers with fewer hits than asked (Read.short)
+    from_lost: list[Read] = field(default_factory=list)  # full answers from a region that had lost its data
 
 
 def measure(scenario: Scenario, reads: list[Read], writes: list[Write], events: list[Event], world: World,
@@ -239,4 +241,14 @@ def measure(scenario: Scenario, reads: list[Read], writes: list[Write], events: 
     for name, values in latencies.items():
         phases[name].p50_ms, phases[name].p99_ms = percentile(values, 0.5), percentile(values, 0.99)
     return Measured(list(phases.values()), failed, unlabelled, failovers(events, reads, scenario, load_end),
-                    recoveries(events, reads, samples, scenario))
+                    recoveries(events, reads, samples, scenario), [r for r in reads if r.short],
+                    [r for r in reads if _from_lost(r, world)])
+
+
+def _from_lost(read: Read, world: World) -> bool:
+    """A full answer (normal or failover) given by a region that had lost the collection's data
+    (wiped, dropped or emptied, not yet restored) for the whole time the read was in flight."""
+    if not read.ok or read.mode not in ("normal", "failover"):
+        return False
+    states = world.during(read.start, read.end)
+    return all(read.source in s.regions and s.regions[read.source].lost for s in states)

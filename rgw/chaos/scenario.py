@@ -27,10 +27,9 @@ PROCESS_ACTIONS = frozenset({"kill", "stop", "cont", "restart"})  # target: a re
 PROXY_ACTIONS = frozenset({"fault", "unfault", "proxy-down", "proxy-up"})  # target: a proxied region
 REGION_ADMIN_ACTIONS = frozenset({"drain", "undrain", "restore-mark", "restore-clear"})  # target: a region
 # Data faults and the jobs that repair them, target: a region. wipe loses the region's disk (kill, delete
-# its data, restart empty); drop deletes the collection on the store behind the gateway's back; backup,
-# restore and rebuild are the gateway's own jobs, followed until they end.
-DATA_ACTIONS = frozenset({"backup", "wipe", "drop", "restore", "rebuild"})
-JOB_ACTIONS = frozenset({"backup", "restore", "rebuild"})
+# its data, restart empty); drop deletes the collection on the store behind the gateway's back, empty
+# deletes its points; backup, restore and rebuild are the gateway's own jobs, followed until they end.
+DATA_ACTIONS = frozenset({"backup", "wipe", "drop", "empty", "restore", "rebuild"})
 ACTIONS = PROCESS_ACTIONS | PROXY_ACTIONS | REGION_ADMIN_ACTIONS | DATA_ACTIONS | {"mode"}  # mode: the collection
 # Actions that need processes this run started (not possible against a running gateway, --gateway).
 NEEDS_PROCESSES = PROCESS_ACTIONS | {"wipe"}
@@ -102,6 +101,8 @@ class Step:
 class Expectations:
     max_failed_reads: int | None = None  # every failed read, excused or not
     max_unexcused_failed_reads: int = 0  # failed while some allowed source could have answered
+    max_short_answers: int = 0  # full answers with fewer hits than asked (a region answering from lost data)
+    max_answers_from_lost_data: int = 0  # full answers from a region the timeline emptied (before detection)
     acked_writes_lost: int = 0
     max_failover_s: float | None = None
     max_recovery_s: float | None = None
@@ -340,7 +341,8 @@ def _expect(table: dict[str, Any]) -> Expectations:
     keys = {f.name for f in dataclasses.fields(Expectations)}
     _only(table, where, keys)
     values: dict[str, Any] = {}
-    for key, kind in (("max_failed_reads", int), ("max_unexcused_failed_reads", int), ("acked_writes_lost", int),
+    for key, kind in (("max_failed_reads", int), ("max_unexcused_failed_reads", int), ("max_short_answers", int),
+                      ("max_answers_from_lost_data", int), ("acked_writes_lost", int),
                       ("max_failover_s", float), ("max_recovery_s", float), ("max_convergence_s", float),
                       ("verify", bool)):
         if key in table:

@@ -59,6 +59,7 @@ def scorecard(run: RunResult) -> dict[str, Any]:
         "requests": {
             "reads": len(rec.reads), "reads_ok": len(reads_ok), "reads_failed": len(m.failed),
             "failed_excused": len(m.failed) - unexcused, "failed_unexcused": unexcused,
+            "full_answers_short": len(m.short), "full_answers_from_lost_data": len(m.from_lost),
             "reads_shed": rec.shed_reads, "read_p50_ms": _r(percentile(latencies, 0.5), 1),
             "read_p99_ms": _r(percentile(latencies, 0.99), 1),
             "writes": len(rec.writes), "writes_acked": sum(w.acked for w in rec.writes),

@@ -25,6 +25,7 @@ LIMIT = 10
 @dataclass(frozen=True)
 class Query:
     text: str
+    filtered: bool  # carries a payload filter: fewer than LIMIT hits can be the whole answer
     query_body: bytes  # for POST /collections/{c}/points/query
     search_body: bytes  # for POST /gateway/collections/{c}/search (text and vector)
 
@@ -65,6 +66,6 @@ def _query_pool(count: int, filter_share: float, seed: int) -> list[Query]:
             if rng.random() < 0.5:
                 condition["must"].append({"key": "year", "range": {"gte": 2021}})
             query["filter"] = search["filter"] = condition
-        pool.append(Query(text, orjson.dumps(query), orjson.dumps(search)))
+        pool.append(Query(text, "filter" in query, orjson.dumps(query), orjson.dumps(search)))
     rng.shuffle(pool)
     return pool

@@ -27,7 +27,7 @@ class RegionState:
     faults: dict[str, str] = field(default_factory=dict)  # fault name -> kind, on its fault proxy
     drained: bool = False
     restoring: int | None = None  # expected points of a restore mark (or of a running restore)
-    missing: bool = False  # the collection is gone from this region (wiped or dropped) and not yet recovered
+    lost: bool = False  # the region lost the collection's data (wiped, dropped, emptied), not yet restored
 
     @property
     def reachable(self) -> bool:
@@ -45,13 +45,13 @@ class State:
     def region_answers(self, region: str) -> bool:
         """Could `region` answer as a region (not partial)? Drained and restoring regions are skipped."""
         r = self.regions[region]
-        return r.reachable and not r.drained and r.restoring is None and not r.missing
+        return r.reachable and not r.drained and r.restoring is None and not r.lost
 
     def partial_answers(self) -> bool:
         """A restoring region holding data could answer partially. Assumes its coverage is above min_coverage,
         which the scenario sets up (expected_factor, or a restore whose bundle holds most points); coverage
         itself is not modelled. A real restore's copy counts only once its snapshot is recovered."""
-        return any(r.reachable and not r.drained and r.restoring is not None and not r.missing
+        return any(r.reachable and not r.drained and r.restoring is not None and not r.lost
                    for r in self.regions.values())
 
 

@@ -55,16 +55,24 @@ class LatencyWindow:
         return len(self._samples)
 
 
+# A copy holding less than this share of the points another region holds, and at least SHORT_MIN_GAP
+# fewer, has lost data (emptied, restored from an old snapshot...): it is not served as a whole answer.
+# Lag alone rarely comes near that, and a lagging region is ordered after fresh ones anyway.
+SHORT_SHARE = 0.5
+SHORT_MIN_GAP = 100
+
+
 @dataclass
 class CollectionState:
     present: bool
     status: str | None = None  # Qdrant's green / yellow / grey / red
     points_count: int | None = None
     seen_at: float = 0.0
+    short_of: tuple[int, str] | None = None  # (points, region): another region holds far more points
 
     @property
     def ready(self) -> bool:
-        return self.present and self.status != "red"
+        return self.present and self.status != "red" and self.short_of is None
 
 
 @dataclass
@@ -221,6 +229,22 @@ class HealthBook:
         self.regions[name].collections[collection] = CollectionState(
             present=True, status=info.get("status"), points_count=info.get("points_count"),
             seen_at=time.monotonic())
+        self._compare_counts(collection)
+
+    def _compare_counts(self, collection: str) -> None:
+        """Mark each region's copy that holds far fewer points than another region's (SHORT_SHARE)."""
+        counts = {name: state.points_count for name, h in self.regions.items()
+                  if (state := h.collections.get(collection)) is not None and state.points_count is not None}
+        for name, count in counts.items():
+            best = max(((n, r) for r, n in counts.items() if r != name), default=None)
+            short = best is not None and count < SHORT_SHARE * best[0] and best[0] - count >= SHORT_MIN_GAP
+            state = self.regions[name].collections[collection]
+            if short and state.short_of is None:
+                log.warning("region %s: %s holds %d points, %s holds %d: not served as a whole answer",
+                            name, collection, count, best[1], best[0])
+            elif not short and state.short_of is not None:
+                log.info("region %s: %s holds %d points again: served", name, collection, count)
+            state.short_of = best if short else None
 
 
 class HealthChecker:

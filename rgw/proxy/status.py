@@ -48,6 +48,7 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
             "drained": gateway.operator.drained(client.name),
             "collections": {
                 name: {"present": c.present, "ready": c.ready, "status": c.status, "points_count": c.points_count,
+                       "short_of": None if c.short_of is None else {"points": c.short_of[0], "region": c.short_of[1]},
                        "age_s": round(now - c.seen_at, 3)}
                 for name, c in sorted(health.collections.items())
             },
@@ -151,7 +152,11 @@ def render(status: dict[str, Any]) -> str:
                     cells.append("missing")
                 else:
                     count = "" if c["points_count"] is None else f" ({c['points_count']} points)"
-                    cells.append(("ready" if c["ready"] else f"not ready: {c['status']}") + count)
+                    short = c.get("short_of")
+                    if short:
+                        cells.append(f"short{count}: {short['region']} holds {short['points']}")
+                    else:
+                        cells.append(("ready" if c["ready"] else f"not ready: {c['status']}") + count)
             rows.append((name, *cells))
         lines += _table(rows)
     return "\n".join(lines)

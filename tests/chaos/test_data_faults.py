@@ -74,6 +74,19 @@ def test_restore_serving_wipes_the_primary_and_restores_it_for_real(tmp_path: Pa
     assert card["verify"]["exit_code"] == 0  # the restored primary holds exactly what the journal says
 
 
+def test_an_emptied_primary_stops_giving_full_answers_and_is_restored(tmp_path: Path) -> None:
+    run = chaos("run", "primary-emptied", "--short", "--json")
+    assert run.returncode == 0, f"violated an expectation:\n{run.stdout[-6000:]}\n{run.stderr[-3000:]}"
+    card = json.loads(run.stdout)
+    emptied = _phase(card, "emptied")
+    assert emptied["modes"].get("failover", 0) > 0  # the gateway saw the copy short and went elsewhere
+    assert card["failover_s"] is not None and card["failover_s"] < 3.0
+    restoring = _phase(card, "restoring")
+    assert restoring["modes"].get("normal", 0) > 0  # the restored primary answers again
+    assert card["requests"]["full_answers_from_lost_data"] <= 120
+    assert card["acked_writes_lost"] == 0 and card["verify"]["exit_code"] == 0
+
+
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Topology]:
     topology = local_topology(tmp_path / "running")

@@ -18,7 +18,7 @@ from rgw.chaos.scenario import ScenarioError, load_scenario, scenario_names
 from rgw.chaos.world import DOWN, World
 
 SHIPPED = {"primary-kill", "secondary-kill", "both-down", "primary-hung", "primary-slow", "primary-flapping",
-           "gateway-restart", "restore-serving", "primary-partition"}
+           "gateway-restart", "restore-serving", "primary-partition", "primary-emptied"}
 CI_SCENARIOS = ("primary-kill", "both-down", "gateway-restart")
 RUN_TIMEOUT_S = 150
 
