@@ -175,8 +175,7 @@ def _resolve_gateway(args: argparse.Namespace) -> None:
             config = load_config(args.config)
         except (ConfigError, OSError) as exc:
             raise SystemExit(f"rgw: invalid config {args.config}: {exc}") from None
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(config.host, config.host)
-        args.gateway = f"http://[{host}]:{config.port}" if ":" in host else f"http://{host}:{config.port}"
+        args.gateway = config.local_url
         if config.admin_token:
             os.environ.setdefault(TOKEN_ENV, config.admin_token)
     elif "gateway" in args and args.gateway is None:
