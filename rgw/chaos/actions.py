@@ -93,7 +93,8 @@ class Executor:
             self._running.append(asyncio.create_task(self._finish(event, follow)))
         return event
 
-    async def _attempt(self, event: Event, action: Awaitable[Awaitable[None] | None]) -> Awaitable[None] | None:
+    async def _attempt(self, event: Event, action: Awaitable[Any]) -> Any:
+        """What `action` returns; None, with the event marked failed, if it failed."""
         try:
             return await action
         except (ActionFailed, aiohttp.ClientError, TimeoutError, OSError, RuntimeError) as exc:
@@ -101,10 +102,7 @@ class Executor:
             return None
 
     async def _finish(self, event: Event, follow: Awaitable[None]) -> None:
-        async def done() -> None:
-            await follow
-
-        await self._attempt(event, done())
+        await self._attempt(event, follow)
         self._end(event)
 
     def _end(self, event: Event) -> None:
@@ -225,15 +223,18 @@ class Executor:
             await asyncio.to_thread(managed.start, 0)
             await self._wait_ready(managed)
             self._set(region, UP)
+            self._region(region, gone=True)
             return None
         store = f"{self._dep.store_urls[region]}/collections/{quote(collection, safe='')}"
         if step.action == "drop":  # behind the gateway's back, straight to the store
             self._region(region, lost=True)
             await self._call("DELETE", store)
+            self._region(region, gone=True)
             return None
         if step.action == "empty":  # every point deleted, the collection left in place
             self._region(region, lost=True)
             await self._call("POST", f"{store}/points/delete?wait=true", {"filter": {}})
+            self._region(region, gone=True)
             return None
         rate = {} if step.max_rate is None else {"max_rate": step.max_rate}
         if step.action == "backup":
@@ -259,7 +260,7 @@ class Executor:
                 break
             if region is not None and not holds_data and job["phase"] not in EMPTY_PHASES:
                 holds_data = True
-                self._region(region, lost=False)
+                self._region(region, lost=False, gone=False)
             if self._clock.now() > deadline:
                 raise ActionFailed(f"job {job['id']} still {job['phase']!r} after {JOB_TIMEOUT_S:.0f}s")
             await asyncio.sleep(JOB_POLL_S)
@@ -267,7 +268,7 @@ class Executor:
         if job["state"] != "done":
             raise ActionFailed(f"job {job['id']} {job['state']}: {job.get('error')}")
         if region is not None:
-            self._region(region, lost=False, restoring=None)
+            self._region(region, lost=False, gone=False, restoring=None)
 
     async def _admin_call(self, method: str, path: str, body: Any = None) -> Any:
         auth = {"Authorization": f"Bearer {self._dep.admin_token}"}

@@ -247,8 +247,9 @@ def measure(scenario: Scenario, reads: list[Read], writes: list[Write], events: 
 
 def _from_lost(read: Read, world: World) -> bool:
     """A full answer (normal or failover) given by a region that had lost the collection's data
-    (wiped, dropped or emptied, not yet restored) for the whole time the read was in flight."""
+    (wiped, dropped or emptied: the action completed; not yet restored) for the whole time the
+    read was in flight."""
     if not read.ok or read.mode not in ("normal", "failover"):
         return False
     states = world.during(read.start, read.end)
-    return all(read.source in s.regions and s.regions[read.source].lost for s in states)
+    return all(read.source in s.regions and s.regions[read.source].gone for s in states)

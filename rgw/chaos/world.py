@@ -28,6 +28,7 @@ class RegionState:
     drained: bool = False
     restoring: int | None = None  # expected points of a restore mark (or of a running restore)
     lost: bool = False  # the region lost the collection's data (wiped, dropped, emptied), not yet restored
+    gone: bool = False  # ... and the action losing it has completed: an answer from it now is from lost data
 
     @property
     def reachable(self) -> bool:
