@@ -83,8 +83,11 @@ Retrieval gateway is up.
     kill -9 {secondary.pid}
   Status of regions, replication, collections and overrides:
     .venv/bin/rgw status --gateway {topology.gateway_url}
-  Operator commands (rgw mode, region, restore-mark, policy show, reindex) need the admin token:
+  Operator commands (rgw mode, region, restore-mark, policy, reindex, backup, restore, drill) need
+  the admin token:
     export RGW_ADMIN_TOKEN={token}
+  A game-day scenario against this gateway, in a collection of its own (dropped afterwards):
+    .venv/bin/rgw chaos run primary-emptied --config {topology.config_path} --collection gameday
 
   Logs: {topology.base / 'logs'}      Press Ctrl-C to stop everything.
 """, flush=True)

@@ -18,7 +18,7 @@ import orjson
 
 from rgw.chaos.attach import AttachError, Target
 from rgw.chaos.runner import run_scenario, write_report
-from rgw.chaos.scenario import ScenarioError, load_scenario, scenario_names
+from rgw.chaos.scenario import ScenarioError, load_scenario, scenario_names, with_collection
 from rgw.chaos.scorecard import markdown, scorecard
 from rgw.proxy.admin import admin_token
 from rgw.proxy.config import ConfigError, load_config
@@ -38,6 +38,8 @@ def run_parser() -> argparse.ArgumentParser:
                         "starting one; admin token from RGW_ADMIN_TOKEN; steps that kill processes are refused")
     target.add_argument("--config", metavar="FILE", type=Path, help="like --gateway, with the address and admin "
                         "token from the running gateway's config; also runs rgw verify")
+    p.add_argument("--collection", metavar="NAME", help="the collection the run loads and breaks, instead of the "
+                   "scenario's load.collection (it must not exist yet)")
     p.add_argument("--proxy-control", metavar="URL", help="with --gateway/--config: the control API of the fault "
                    "proxies in front of its regions (`rgw chaos proxy serve --control`), for fault steps")
     return p
@@ -62,6 +64,8 @@ def run_command(argv: list[str]) -> int:
     args = run_parser().parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
+        if args.collection is not None:
+            scenario = with_collection(scenario, args.collection)
         target = _target(args)
     except ScenarioError as exc:
         print(f"rgw chaos run: invalid scenario: {exc}", file=sys.stderr)

@@ -244,9 +244,19 @@ def _load(table: dict[str, Any]) -> LoadSpec:
     for key in ("text_share", "filter_share", "short_factor"):
         if not 0 <= getattr(load, key) <= 1:
             raise ScenarioError(f"load.{key}: must be between 0 and 1, got {getattr(load, key)}")
-    if not load.collection.replace("-", "").replace("_", "").isalnum():
-        raise ScenarioError(f"load.collection: use letters, digits, '-' or '_', got {load.collection!r}")
+    _check_collection(load.collection)
     return load
+
+
+def _check_collection(name: str) -> None:
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ScenarioError(f"load.collection: use letters, digits, '-' or '_', got {name!r}")
+
+
+def with_collection(scenario: Scenario, name: str) -> Scenario:
+    """The scenario loading (and breaking) collection `name` instead of its own."""
+    _check_collection(name)
+    return dataclasses.replace(scenario, load=dataclasses.replace(scenario.load, collection=name))
 
 
 _STEP_KEYS = {"at_s", "action", "target", "phase", "fault", "name", "expected", "expected_factor", "source",

@@ -146,6 +146,8 @@ def test_an_attached_run_refuses_what_it_cannot_do_before_sending_anything(runni
     assert "wipe primary" in refused.stderr and "need processes" in refused.stderr
     far = chaos("run", "primary-kill", "--gateway", "http://10.1.2.3:6333")
     assert far.returncode == 2 and "loopback" in far.stderr
+    badly_named = chaos("run", "primary-emptied", "--config", str(running.config_path), "--collection", "a b/c")
+    assert badly_named.returncode == 2 and "load.collection" in badly_named.stderr
     path = tmp_path / "admin-only.toml"
     path.write_text(ADMIN_ONLY)
     untokened = chaos("run", str(path), "--gateway", running.gateway_url, env={"RGW_ADMIN_TOKEN": ""})
