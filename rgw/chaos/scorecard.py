@@ -115,6 +115,8 @@ def markdown(card: dict[str, Any], png: str | None = None) -> str:
         ["reads (ok / failed / shed)", f"{req['reads']} ({req['reads_ok']} / {req['reads_failed']} / "
                                        f"{req['reads_shed']})"],
         ["failed reads excused / unexcused", f"{req['failed_excused']} / {req['failed_unexcused']}"],
+        ["full answers short of hits / from lost data", f"{req['full_answers_short']} / "
+                                                         f"{req['full_answers_from_lost_data']}"],
         ["read latency p50 / p99", f"{req['read_p50_ms']} ms / {req['read_p99_ms']} ms"],
         ["writes (acknowledged / failed / shed)", f"{req['writes']} ({req['writes_acked']} / "
                                                   f"{req['writes_failed']} / {req['writes_shed']})"],
