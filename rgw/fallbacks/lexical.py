@@ -33,15 +33,17 @@ from rgw.fallbacks.lexical_collection import (
     IndexState,
     SpecSource,
     discard_other_generations,
+    doc_key,
     live_generation,
     new_generation,
+    point_id,
     publish,
     upgrade,
 )
 from rgw.fallbacks.lexical_pushdown import narrowing
 from rgw.fallbacks.lexical_search import Hit, ranked
 from rgw.fallbacks.lexical_text import query_terms
-from rgw.fallbacks.lexical_writes import Pending, Unknowable, apply_write, doc_key, point_id
+from rgw.fallbacks.lexical_writes import Pending, Unknowable, apply_write
 from rgw.journal.log import Entry
 from rgw.qdrant.errors import QdrantError
 from rgw.qdrant.evaluate import CannotEvaluate, Predicate, predicate

@@ -29,7 +29,7 @@ from rgw.durable import atomic_write
 from rgw.fallbacks.lexical_attrs import filterable, skipped_key
 from rgw.fallbacks.lexical_text import ANALYZER, TextField, build_analyzer, findable
 from rgw.qdrant.collection import CollectionSpec
-from rgw.qdrant.fields import Payload
+from rgw.qdrant.fields import Payload, PointId, canonical_id
 
 ID, TEXT, PAYLOAD = "id", "text", "payload"
 ATTRS = "attrs"  # the payload's filterable values (schema 2)
@@ -194,10 +194,11 @@ class CollectionIndex:
         raw = _stored_payload(self.searcher(), self.schema, key)
         return None if raw is None else orjson.loads(raw)
 
-    def scan(self) -> Iterator[tuple[str, Payload]]:
-        """Every point and its payload (a full pass: for writes that select points by filter)."""
+    def scan(self, narrowing: tantivy.Query | None = None) -> Iterator[tuple[str, Payload]]:
+        """Every point matching `narrowing` (all when None: a full pass), with its payload."""
         searcher = self.searcher()
-        for _, address in searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False).hits:
+        query = tantivy.Query.all_query() if narrowing is None else tantivy.Query.const_score_query(narrowing, 0.0)
+        for _, address in searcher.search(query, searcher.num_docs, count=False).hits:
             key, payload = stored(searcher, address)
             if key != STATE_KEY:
                 yield key, orjson.loads(payload)
@@ -248,6 +249,15 @@ def _prepared(index: tantivy.Index) -> tantivy.Index:
 def _stored_payload(searcher: tantivy.Searcher, schema: tantivy.Schema, key: str) -> bytes | None:
     hits = searcher.search(tantivy.Query.term_query(schema, ID, key), 1, count=False).hits
     return searcher.doc(hits[0][1]).get_first(PAYLOAD) if hits else None
+
+
+def doc_key(point_id: PointId) -> str:
+    """The index's spelling of a point id (an exact term): `123`, or a UUID in canonical form."""
+    return str(canonical_id(point_id))
+
+
+def point_id(key: str) -> PointId:
+    return int(key) if key.isdigit() else str(uuid.UUID(key))
 
 
 def stored(searcher: tantivy.Searcher, address: Any) -> tuple[str, bytes]:

@@ -4,7 +4,8 @@ The narrowing query is looser than the filter, never stricter: every point the f
 matches it, so the exact evaluation of the whole filter over each candidate's payload (which
 follows, as before) still decides every answer. The narrowing only spares Tantivy from ranking,
 and Python from reading, the candidates the filter would reject: a filter keeping 1 point in 80
-no longer makes the search rank 80 times `limit` candidates to find `limit` hits.
+no longer makes the search rank 80 times `limit` candidates to find `limit` hits. Writes that
+select points by filter (`lexical_writes`) read only the matching points' payloads the same way.
 
 Pushed down, over the values `lexical_attrs` indexes:
 - `match.value` and `match.any` on strings, integers and booleans: terms;
@@ -24,8 +25,7 @@ import re
 import tantivy
 
 from rgw.fallbacks.lexical_attrs import integer, keyword, pushable_steps
-from rgw.fallbacks.lexical_collection import ATTRS, ID, CollectionIndex
-from rgw.fallbacks.lexical_writes import doc_key
+from rgw.fallbacks.lexical_collection import ATTRS, ID, CollectionIndex, doc_key
 from rgw.qdrant.filters import (
     Condition,
     FieldCondition,

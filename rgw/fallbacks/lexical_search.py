@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import orjson
 import tantivy
 
-from rgw.fallbacks.lexical_collection import CollectionIndex, stored
-from rgw.fallbacks.lexical_writes import point_id
+from rgw.fallbacks.lexical_collection import CollectionIndex, point_id, stored
 from rgw.qdrant.evaluate import Predicate
 from rgw.qdrant.fields import Payload, PointId
 
