@@ -18,13 +18,13 @@ from rgw.backup import transfer
 from rgw.backup.bundle import SNAPSHOT, Bundle, FileRecord, Manifest, new_bundle_id
 from rgw.backup.jobs import Job
 from rgw.backup.parts import JobFailed, Parts, call, collection_path, exact_count
-from rgw.journal.verify import scan
+from rgw.journal.scan import ordered_ids, scan
 
 
 def content_digest(points: dict[Any, bytes]) -> str:
     """One sha256 over every point's id and digest, in id order."""
     h = hashlib.sha256()
-    for point in sorted(points, key=lambda p: (isinstance(p, str), p)):
+    for point in ordered_ids(points):
         h.update(str(point).encode() + b"\x00" + points[point])
     return h.hexdigest()
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rgw.journal.log import Journal
+from rgw.journal.scan import point_digest, scan
 from rgw.journal.truth import PointId, entries, touched_ids
-from rgw.journal.verify import point_digest, scan
 from rgw.proxy.upstream import RegionClient
 
 EXAMPLES = 10

@@ -6,15 +6,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-import orjson
 
 from rgw.backup.bundle import BundleStore
 from rgw.backup.jobs import Jobs
-from rgw.envelope import error_message
 from rgw.journal.log import Journal
 from rgw.journal.replication import Replication
+from rgw.journal.scan import collection_path, rest_call
 from rgw.proxy.health import HealthBook
 from rgw.proxy.operator import Operator
 from rgw.proxy.upstream import RegionClient, UpstreamError
@@ -55,16 +52,12 @@ class Parts:
 async def call(client: RegionClient, method: str, path: str, body: Any = None) -> Any:
     """One Qdrant REST call to a region; its `result`, or JobFailed naming the region and the error."""
     try:
-        reply = await client.send(method, path, None if body is None else orjson.dumps(body), REQUEST_TIMEOUT_S)
+        status, result = await rest_call(client, method, path, body, REQUEST_TIMEOUT_S)
     except UpstreamError as exc:
         raise JobFailed(f"{client.name} is unreachable: {exc}") from exc
-    if reply.status >= 300:
-        raise JobFailed(f"{client.name}: {method} {path}: HTTP {reply.status}: {error_message(reply.body)}")
-    return orjson.loads(reply.body).get("result")
-
-
-def collection_path(collection: str, rest: str = "") -> str:
-    return f"/collections/{quote(collection, safe='')}{rest}"
+    if status >= 300:
+        raise JobFailed(f"{client.name}: {method} {path}: HTTP {status}: {result}")
+    return result
 
 
 async def exact_count(client: RegionClient, collection: str) -> int:

@@ -1,77 +1,51 @@
 """`rgw verify`: anti-entropy. Every region against the journal's truth and against each other.
 
-One pass, per collection: take the journal head H; wait (bounded) until every region has applied
-H; replay the collection's entries up to H into a scratch store (`rgw.journal.truth`); scroll
-the truth and every region whole, keeping only id -> digest of payload and vectors; leave out
-points written after H (regions may or may not have them yet); report missing, extra and
-differing points per region, and differences between regions.
+The truth is the journal replayed to its head H into a scratch store (`rgw.journal.truth`): the
+writes the gateway accepted, which no region's copy can vouch for on its own.
+Points written after H are left out: a region may or may not have them yet, and neither is drift.
 
-`--repair` upserts the truth's version of every missing or differing point and deletes extra
-ones THROUGH THE GATEWAY, so the repair is journaled and every region applies it in LSN order
-like any other write (never racing the appliers), then runs a second pass to show the result.
+`--repair` writes the truth's version of each wrong point THROUGH THE GATEWAY: the repair is then
+journaled and applied in LSN order like any other write, never racing the appliers. A second
+pass shows the result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import quote
 
-import numpy as np
 import orjson
 
 from rgw.envelope import error_message
 from rgw.journal.log import SqliteJournal, journal_path
-from rgw.journal.truth import InFlight, Lineage, PointId, ScratchStore, entries, lineages, point_key, touched_ids
+from rgw.journal.scan import ScanFailed, collection_path, count_points, list_collections, ordered_ids, rest_call, scan
+from rgw.journal.truth import InFlight, Lineage, PointId, ScratchStore, entries, lineages, touched_ids
+from rgw.journal.verify_report import (
+    SHOWN,
+    CollectionReport,
+    Ids,
+    Outcome,
+    PairReport,
+    Pass,
+    RegionReport,
+    RepairReport,
+    render,
+)
 from rgw.proxy.config import ConfigError, GatewayConfig, Region, load_config
 from rgw.proxy.upstream import RegionClient, UpstreamError
 
-PAGE = 1000  # points per scroll page
-SHOWN = 10  # ids shown per list; counts are always whole
 REPAIR_CHUNK = 256  # points per repair write
-REQUEST_TIMEOUT_S = 60.0
 
 
 class UsageError(Exception):
     """Bad input (config, journal, collection): exit code 2."""
-
-
-# -- digests -----------------------------------------------------------------------------------
-
-def _feed_vector(h: Any, vector: Any) -> None:
-    # float32 bytes, not JSON text: Qdrant prints a float32's shortest repr, our store the
-    # float64 it widened to; both are the same float32.
-    if vector is None:
-        h.update(b"n")
-    elif isinstance(vector, dict):  # sparse; sorted by index so storage order does not matter
-        pairs = sorted(zip(vector.get("indices") or [], vector.get("values") or [], strict=False))
-        h.update(b"s%d:" % len(pairs))
-        h.update(np.asarray([i for i, _ in pairs], dtype=np.uint32).tobytes())
-        h.update(np.asarray([v for _, v in pairs], dtype=np.float32).tobytes())
-    elif vector and isinstance(vector[0], list):  # multivector
-        h.update(b"m%d:" % len(vector))
-        for row in vector:
-            h.update(b"%d:" % len(row) + np.asarray(row, dtype=np.float32).tobytes())
-    else:
-        h.update(b"d%d:" % len(vector) + np.asarray(vector, dtype=np.float32).tobytes())
-
-
-def point_digest(payload: Any, vector: Any) -> bytes:
-    """blake2b of the canonical payload and every vector (named ones in name order)."""
-    h = hashlib.blake2b(orjson.dumps(payload or {}, option=orjson.OPT_SORT_KEYS), digest_size=16)
-    named = vector if isinstance(vector, dict) else ({} if vector is None else {"": vector})
-    for name in sorted(named):
-        h.update(b"\x00v" + name.encode() + b"\x00")
-        _feed_vector(h, named[name])
-    return h.digest()
 
 
 # -- progress ------------------------------------------------------------------------------------
@@ -112,212 +86,7 @@ class Progress:
         self._stream.flush()
 
 
-# -- the report ----------------------------------------------------------------------------------
-
-def _ordered(ids: Iterable[PointId]) -> list[PointId]:
-    return sorted(ids, key=lambda i: (isinstance(i, str), i))
-
-
-@dataclass
-class Ids:
-    """A set of point ids as reported: how many, and the first few."""
-
-    count: int = 0
-    first: list[PointId] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, ids: set[PointId]) -> Ids:
-        return cls(len(ids), _ordered(ids)[:SHOWN])
-
-    def show(self) -> str:
-        more = ", ..." if self.count > len(self.first) else ""
-        return ", ".join(map(str, self.first)) + more
-
-
-@dataclass
-class RegionReport:
-    region: str
-    present: bool = False  # the collection exists there
-    points: int | None = None
-    applied_lsn: int | None = None
-    lagging: bool = False  # had not applied the verified head in time: its results are provisional
-    error: str | None = None
-    missing: Ids = field(default_factory=Ids)  # in the truth, not in the region
-    extra: Ids = field(default_factory=Ids)  # in the region, not in the truth
-    differing: Ids = field(default_factory=Ids)  # in both, different payload or vectors
-    notes: list[str] = field(default_factory=list)
-    wrong_existence: bool = False  # the collection exists where the truth says it does not, or vice versa
-
-    @property
-    def drift(self) -> bool:
-        return bool(self.error or self.wrong_existence or self.missing.count or self.extra.count
-                    or self.differing.count)
-
-
-@dataclass
-class PairReport:
-    a: str
-    b: str
-    only_a: Ids = field(default_factory=Ids)
-    only_b: Ids = field(default_factory=Ids)
-    differing: Ids = field(default_factory=Ids)
-
-    @property
-    def drift(self) -> bool:
-        return bool(self.only_a.count or self.only_b.count or self.differing.count)
-
-
-@dataclass
-class CollectionReport:
-    collection: str
-    head_lsn: int
-    truth: str  # "journal": replayed; "deleted": the journal deleted it; "none": the journal cannot tell
-    truth_points: int | None = None
-    excluded: int = 0  # points written after head_lsn, left out of every comparison
-    provisional: bool = False
-    notes: list[str] = field(default_factory=list)
-    regions: list[RegionReport] = field(default_factory=list)
-    pairs: list[PairReport] = field(default_factory=list)
-    seconds: float = 0.0
-    # What a repair would write: the truth's version of these ids, and deletes of those. Not reported.
-    to_upsert: set[PointId] = field(default_factory=set, repr=False)
-    to_delete: set[PointId] = field(default_factory=set, repr=False)
-
-    @property
-    def drift(self) -> bool:
-        return any(r.drift for r in self.regions) or any(p.drift for p in self.pairs)
-
-    def as_dict(self) -> dict[str, Any]:
-        def ids(i: Ids) -> dict[str, Any]:
-            return {"count": i.count, "first": i.first}
-
-        return {
-            "collection": self.collection, "head_lsn": self.head_lsn, "truth": self.truth,
-            "truth_points": self.truth_points, "excluded_in_flight": self.excluded, "provisional": self.provisional,
-            "drift": self.drift, "notes": self.notes, "seconds": round(self.seconds, 3),
-            "regions": [{"region": r.region, "present": r.present, "points": r.points, "applied_lsn": r.applied_lsn,
-                         "lagging": r.lagging, "error": r.error, "drift": r.drift, "missing": ids(r.missing),
-                         "extra": ids(r.extra), "differing": ids(r.differing), "notes": r.notes}
-                        for r in self.regions],
-            "pairs": [{"a": p.a, "b": p.b, "only_a": ids(p.only_a), "only_b": ids(p.only_b),
-                       "differing": ids(p.differing), "drift": p.drift} for p in self.pairs],
-        }
-
-
-@dataclass
-class RepairReport:
-    collection: str
-    upserted: int = 0
-    deleted: int = 0
-    lsns: list[int] = field(default_factory=list)  # journal positions the repair writes got
-    skipped: str | None = None
-    error: str | None = None
-    overwritten: Ids = field(default_factory=Ids)  # repaired ids a client also wrote while repairing
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"collection": self.collection, "upserted": self.upserted, "deleted": self.deleted,
-                "lsns": self.lsns, "skipped": self.skipped, "error": self.error,
-                "overwritten": {"count": self.overwritten.count, "first": self.overwritten.first}}
-
-
-@dataclass
-class Pass:
-    head_lsn: int
-    oldest_lsn: int
-    collections: list[CollectionReport]
-    seconds: float
-
-    @property
-    def drift(self) -> bool:
-        return any(c.drift for c in self.collections)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"head_lsn": self.head_lsn, "oldest_lsn": self.oldest_lsn, "drift": self.drift,
-                "seconds": round(self.seconds, 3), "collections": [c.as_dict() for c in self.collections]}
-
-
-@dataclass
-class Outcome:
-    before: Pass
-    repairs: list[RepairReport] | None = None
-    after: Pass | None = None
-
-    @property
-    def exit_code(self) -> int:
-        final = self.after or self.before
-        failed = any(r.error for r in self.repairs or [])
-        return 1 if final.drift or failed else 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"drift": self.exit_code != 0, "before": self.before.as_dict(),
-                "repair": None if self.repairs is None else [r.as_dict() for r in self.repairs],
-                "after": None if self.after is None else self.after.as_dict()}
-
-
-# -- reading regions -------------------------------------------------------------------------------
-
-class ScanFailed(Exception):
-    pass
-
-
-def _collection_path(collection: str, rest: str = "") -> str:
-    return f"/collections/{quote(collection, safe='')}{rest}"
-
-
-async def _call(client: RegionClient, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """(status, result or error text) of one Qdrant REST call."""
-    reply = await client.send(method, path, orjson.dumps(body) if body is not None else None, REQUEST_TIMEOUT_S)
-    if reply.status >= 300:
-        return reply.status, error_message(reply.body)
-    return reply.status, orjson.loads(reply.body).get("result")
-
-
-async def count_points(client: RegionClient, collection: str) -> int | None:
-    status, result = await _call(client, "POST", _collection_path(collection, "/points/count"), {"exact": True})
-    return int(result["count"]) if status == 200 else None
-
-
-def whole_digest(point: dict[str, Any]) -> bytes:
-    return point_digest(point.get("payload"), point.get("vector"))
-
-
-def _digest_page(raw: bytes, digest: Callable[[dict[str, Any]], Any]) -> tuple[dict[PointId, Any], Any]:
-    result = orjson.loads(raw)["result"]
-    return {point_key(p["id"]): digest(p) for p in result["points"]}, result.get("next_page_offset")
-
-
-async def scan(client: RegionClient, collection: str, tick: Callable[[int], None],
-               digest: Callable[[dict[str, Any]], Any] = whole_digest) -> dict[PointId, Any] | None:
-    """id -> digest of every point of the collection there; None when it has no such collection.
-
-    Pages are decoded and digested on a worker thread: inside the gateway, a scan must not hold
-    its event loop for the ~100 ms a page of 384-d vectors takes.
-    """
-    digests: dict[PointId, Any] = {}
-    offset: Any = None
-    path = _collection_path(collection, "/points/scroll")
-    while True:
-        body: dict[str, Any] = {"limit": PAGE, "with_payload": True, "with_vector": True}
-        if offset is not None:
-            body["offset"] = offset
-        reply = await client.send("POST", path, orjson.dumps(body), REQUEST_TIMEOUT_S)
-        if reply.status == 404 and offset is None:
-            return None
-        if reply.status != 200:
-            raise ScanFailed(f"scroll answered HTTP {reply.status}: {error_message(reply.body)}")
-        page, offset = await asyncio.to_thread(_digest_page, reply.body, digest)
-        digests.update(page)
-        tick(len(page))
-        if offset is None:
-            return digests
-
-
-async def list_collections(client: RegionClient) -> set[str]:
-    status, result = await _call(client, "GET", "/collections")
-    if status != 200:
-        raise ScanFailed(f"listing collections answered HTTP {status}: {result}")
-    return {c["name"] for c in result["collections"]}
-
+# -- waiting for regions -------------------------------------------------------------------------
 
 @dataclass
 class Positions:
@@ -557,13 +326,13 @@ class Verifier:
             out.skipped = "writes by filter after the verified head: re-run verify when writes are quiet"
             return out
         excluded = inflight.excluded(report.collection)
-        upsert = _ordered(report.to_upsert - excluded)
-        delete = _ordered(report.to_delete - excluded)
-        path = _collection_path(report.collection)
+        upsert = ordered_ids(report.to_upsert - excluded)
+        delete = ordered_ids(report.to_delete - excluded)
+        path = collection_path(report.collection)
         try:
             for i in range(0, len(upsert), REPAIR_CHUNK):
                 chunk = upsert[i:i + REPAIR_CHUNK]
-                status, records = await _call(self.scratch.client, "POST", path + "/points",
+                status, records = await rest_call(self.scratch.client, "POST", path + "/points",
                                               {"ids": chunk, "with_payload": True, "with_vector": True})
                 if status != 200:
                     raise ScanFailed(f"reading the truth answered HTTP {status}: {records}")
@@ -587,7 +356,7 @@ class Verifier:
         return out
 
     async def _gateway_write(self, method: str, path: str, body: Any) -> int:
-        status, result = await _call(self.gateway, method, path, body)
+        status, result = await rest_call(self.gateway, method, path, body)
         if status != 200:
             raise ScanFailed(f"the gateway refused the repair write: HTTP {status}: {result}")
         return int(result["operation_id"])
@@ -625,78 +394,6 @@ async def verify(config: GatewayConfig, collections: list[str] | None, repair: b
             return outcome
         finally:
             verifier.close()
-
-
-def _region_line(r: RegionReport) -> list[str]:
-    lines = []
-    for label, ids in (("missing", r.missing), ("extra", r.extra), ("differing", r.differing)):
-        if ids.count:
-            lines.append(f"    {r.region} {label}: {ids.show()}")
-    if r.error:
-        lines.append(f"    {r.region}: {r.error}")
-    lines += [f"    {r.region}: {note}" for note in r.notes]
-    return lines
-
-
-def render_collection(c: CollectionReport) -> list[str]:
-    truth = {"journal": f"journal replayed to lsn {c.head_lsn}, {c.truth_points} points",
-             "deleted": f"deleted in the journal by lsn {c.head_lsn}",
-             "none": "none (regions compared with each other)"}[c.truth]
-    head = f"collection {c.collection}: truth = {truth}; {c.excluded} points written after it left out"
-    lines = [head + (" (PROVISIONAL)" if c.provisional else "")]
-    rows = [("REGION", "POINTS", "APPLIED", "MISSING", "EXTRA", "DIFFERING")]
-    for r in c.regions:
-        dash = "-" if c.truth == "none" or r.error else None
-        rows.append((r.region, "absent" if not r.present and not r.error else str(r.points if r.points is not None
-                                                                                  else "?"),
-                     str(r.applied_lsn if r.applied_lsn is not None else "?") + (" (lagging)" if r.lagging else ""),
-                     dash or str(r.missing.count), dash or str(r.extra.count), dash or str(r.differing.count)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        lines.append("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                                      for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
-    for r in c.regions:
-        lines += _region_line(r)
-    for p in c.pairs:
-        if p.drift:
-            parts = [f"only on {name} {ids.count} ({ids.show()})" for name, ids in ((p.a, p.only_a), (p.b, p.only_b))
-                     if ids.count]
-            if p.differing.count:
-                parts.append(f"differing {p.differing.count} ({p.differing.show()})")
-            lines.append(f"  {p.a} vs {p.b}: " + "; ".join(parts))
-        else:
-            lines.append(f"  {p.a} vs {p.b}: identical")
-    lines += [f"  note: {note}" for note in c.notes]
-    lines.append("  => DRIFT" if c.drift else "  => clean")
-    return lines
-
-
-def render_pass(p: Pass) -> list[str]:
-    lines = [f"journal head {p.head_lsn} (oldest retained {p.oldest_lsn}); verified in {p.seconds:.1f}s", ""]
-    for c in p.collections:
-        lines += [*render_collection(c), ""]
-    drifted = sum(c.drift for c in p.collections)
-    lines.append(f"drift in {drifted} of {len(p.collections)} collection(s)" if drifted else
-                 f"no drift in {len(p.collections)} collection(s)")
-    return lines
-
-
-def render(outcome: Outcome) -> str:
-    lines = render_pass(outcome.before)
-    for r in outcome.repairs or []:
-        if r.skipped:
-            lines.append(f"repair {r.collection}: skipped: {r.skipped}")
-        elif r.error:
-            lines.append(f"repair {r.collection}: FAILED after {r.upserted} upserted, {r.deleted} deleted: {r.error}")
-        elif r.lsns:
-            lines.append(f"repair {r.collection}: upserted {r.upserted} and deleted {r.deleted} points through the "
-                         f"gateway (journal lsn {min(r.lsns)}..{max(r.lsns)})")
-            if r.overwritten.count:
-                lines.append(f"  warning: clients also wrote {r.overwritten.count} repaired point(s) meanwhile, "
-                             f"the repair may have overwritten them: {r.overwritten.show()}")
-    if outcome.after is not None:
-        lines += ["", "after repair:", *render_pass(outcome.after)]
-    return "\n".join(lines)
 
 
 def run_verify(config_path: str | Path, collections: list[str] | None = None, repair: bool = False,

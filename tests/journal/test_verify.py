@@ -13,8 +13,8 @@ import orjson
 from qdrant_client import models
 
 from rgw.journal.log import Pending, SqliteJournal
+from rgw.journal.scan import point_digest
 from rgw.journal.truth import lineages, touched_ids
-from rgw.journal.verify import point_digest
 from rgw.topology import Topology
 from tests.journal.ingest import Ingest, create_collection, wait_converged
 from tests.proxy.helpers import DIM, connect
