@@ -24,6 +24,7 @@ import orjson
 
 from rgw.backup.cli import follow
 from rgw.bench import progress
+from rgw.bench.write import create_collection, write_batches
 from rgw.proxy.admin import TOKEN_ENV
 from rgw.proxy.admin_client import admin_request
 from rgw.proxy.http1 import Pool
@@ -55,26 +56,10 @@ async def _load(url: str, collection: str, first: int, count: int, wait: bool, c
     pool = Pool(host, int(port))
     try:
         if create:
-            reply = await pool.request("PUT", f"/collections/{collection}",
-                                       orjson.dumps({"vectors": {"size": DIMENSIONS, "distance": "Cosine"}}))
-            if reply.status != 200:
-                raise RuntimeError(f"create {collection}: HTTP {reply.status}")
-        bodies = iter(_bodies(first, count))
+            await create_collection(pool, collection, DIMENSIONS)
         path = f"/collections/{collection}/points?wait={'true' if wait else 'false'}"
-        done = 0
-        started = time.perf_counter()
-
-        async def writer() -> None:
-            nonlocal done
-            for body in bodies:
-                reply = await pool.request("PUT", path, body)
-                if reply.status != 200:
-                    raise RuntimeError(f"upsert into {collection}: HTTP {reply.status}: {reply.body[:200]!r}")
-                done += BATCH
-                progress(f"loading {collection}: {min(done, count)}/{count} points")
-
-        await asyncio.gather(*(writer() for _ in range(WRITERS)))
-        return time.perf_counter() - started
+        return await write_batches(pool, path, _bodies(first, count), BATCH, WRITERS, f"upsert into {collection}",
+                                   lambda done: progress(f"loading {collection}: {min(done, count)}/{count} points"))
     finally:
         pool.close()
 

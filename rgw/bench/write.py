@@ -12,6 +12,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,17 +55,20 @@ def _batch_body(rng: np.random.Generator, first_id: int) -> bytes:
     return orjson.dumps({"points": points}, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-async def _create(pool: Pool) -> None:
-    reply = await pool.request("PUT", f"/collections/{COLLECTION}",
-                               orjson.dumps({"vectors": {"size": DIMENSIONS, "distance": "Cosine"}}))
+async def create_collection(pool: Pool, collection: str, dimensions: int) -> None:
+    reply = await pool.request("PUT", f"/collections/{collection}",
+                               orjson.dumps({"vectors": {"size": dimensions, "distance": "Cosine"}}))
     if reply.status != 200:
-        raise RuntimeError(f"create failed: {reply.status} {reply.body[:200]!r}")
+        raise RuntimeError(f"create {collection}: HTTP {reply.status}: {reply.body[:200]!r}")
 
 
-async def measure_rate(pool: Pool, target: str, points: int, writers: int, wait: bool, first_id: int) -> RatePhase:
-    rng = np.random.default_rng(first_id)
-    bodies = [_batch_body(rng, first_id + start) for start in range(0, points, BATCH)]
-    path = f"/collections/{COLLECTION}/points?wait={'true' if wait else 'false'}"
+async def write_batches(pool: Pool, path: str, bodies: list[bytes], batch: int, writers: int, what: str,
+                        written: Callable[[int], None]) -> float:
+    """PUT every body to `path` from `writers` concurrent writers; the seconds that took.
+
+    The bodies are built beforehand, so the time is the target's alone. `written(done)` follows
+    each acknowledged body, `done` counting `batch` points a body.
+    """
     queue = iter(bodies)
     done = 0
 
@@ -73,14 +77,25 @@ async def measure_rate(pool: Pool, target: str, points: int, writers: int, wait:
         for body in queue:
             reply = await pool.request("PUT", path, body)
             if reply.status != 200:
-                raise RuntimeError(f"{target} answered {reply.status}: {reply.body[:200]!r}")
-            done += BATCH
-            if done % (BATCH * 20) == 0:
-                progress(f"{target}: {done}/{points} points")
+                raise RuntimeError(f"{what}: HTTP {reply.status}: {reply.body[:200]!r}")
+            done += batch
+            written(done)
 
     started = time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(writers)))
-    elapsed = time.perf_counter() - started
+    return time.perf_counter() - started
+
+
+async def measure_rate(pool: Pool, target: str, points: int, writers: int, wait: bool, first_id: int) -> RatePhase:
+    rng = np.random.default_rng(first_id)
+    bodies = [_batch_body(rng, first_id + start) for start in range(0, points, BATCH)]
+    path = f"/collections/{COLLECTION}/points?wait={'true' if wait else 'false'}"
+
+    def written(done: int) -> None:
+        if done % (BATCH * 20) == 0:
+            progress(f"{target}: {done}/{points} points")
+
+    elapsed = await write_batches(pool, path, bodies, BATCH, writers, target, written)
     print(file=sys.stderr)
     return RatePhase(target, writers, len(bodies) * BATCH, round(elapsed, 3), round(len(bodies) * BATCH / elapsed, 1))
 
@@ -156,7 +171,7 @@ async def measure(topology_ports: tuple[int, int], points: int, writers: int, ra
     store_port, gateway_port = topology_ports
     store, gateway = Pool("127.0.0.1", store_port), Pool("127.0.0.1", gateway_port)
     try:
-        await _create(gateway)
+        await create_collection(gateway, COLLECTION, DIMENSIONS)
         await wait_drained(gateway)
         phases = [await measure_rate(store, "store (direct, wait=true)", points, writers, True, 10_000_000),
                   await measure_rate(gateway, "gateway (journal ack)", points, writers, False, 0)]
