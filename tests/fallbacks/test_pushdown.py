@@ -67,3 +67,23 @@ def test_what_is_pushed_down(index: CollectionIndex, filter_json: dict[str, Any]
     assert query is not None
     searcher = index.searcher()
     assert {searcher.doc(address).get_first("id") for _, address in searcher.search(query, 10).hits} == narrows
+
+
+MIXED_RANGES = [{"gte": 1, "lt": 2.5}, {"gt": 1, "lte": 2.5}, {"gte": 0.5, "lte": 3}, {"gt": 1.5, "lt": 3},
+                {"gt": 0.5, "lt": 2}, {"gte": -1.5, "lte": 1}, {"gt": -2, "lt": -0.5}, {"gte": 2.5, "lte": 2.5}]
+
+
+@pytest.mark.parametrize("bounds", MIXED_RANGES)
+async def test_ranges_with_a_whole_and_a_fractional_bound_lose_nothing(docs: Collection,
+                                                                       bounds: dict[str, float]) -> None:
+    """The bounds the parser cannot mix are moved outwards; a point on either side of each bound decides."""
+    values = [v / 2 for v in range(-6, 9)]  # -3.0 .. 4.0 in halves: on, just inside and outside every bound
+    corpus = {pid: {"text": "alpha", "n": value} for pid, value in enumerate(values)}
+    await docs.upsert(corpus)
+    await docs.catch_up()
+    filter_json = {"must": [{"key": "n", "range": bounds}]}
+    parsed = parse_filter(filter_json)
+    assert parsed is not None
+    selected = {pid for pid, payload in corpus.items() if evaluate(parsed, pid, payload)}
+    assert selected  # every range holds some of the values
+    assert {hit.id for hit in docs.index.search("docs", "alpha", 100, filter_json)} == selected
