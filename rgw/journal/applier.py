@@ -17,6 +17,7 @@ import contextlib
 import heapq
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import tenacity
@@ -28,8 +29,13 @@ from rgw.proxy.upstream import RegionClient, UpstreamError
 
 log = logging.getLogger("rgw.applier")
 
-# One apply attempt; a partitioned region holds catch-up back by at most this much after it heals.
+# One apply attempt. A request lost in a partition is resent as soon as the region is seen back
+# (STUCK_AFTER_S), so this only bounds a region that stays silent without failing its checks.
 APPLY_TIMEOUT_S = 10.0
+# A request outstanding this long, sent before the region was last seen coming back (its health
+# checks failed, then passed again), went into an outage: abandon it and resend.
+STUCK_AFTER_S = 1.0
+STUCK_CHECK_S = 0.25
 
 
 class TransientFailure(Exception):
@@ -47,6 +53,7 @@ class ApplierState:
     diverged: bool = False
     diverged_reason: str | None = None
     retries: int = 0
+    abandoned: int = 0  # requests given up as lost in an outage the region came back from
     last_error: str | None = None
     applied_total: int = 0
     waiters: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
@@ -62,11 +69,17 @@ def already_done(entry: Entry, reply: Response) -> bool:
     return False
 
 
+def never_back() -> float:
+    return 0.0
+
+
 class RegionApplier:
-    def __init__(self, client: RegionClient, journal: Journal, batch: int = 256) -> None:
+    def __init__(self, client: RegionClient, journal: Journal, batch: int = 256,
+                 back_at: Callable[[], float] = never_back) -> None:
         self.client = client
         self.journal = journal
         self.batch = batch
+        self._back_at = back_at  # monotonic time the region's health checks last saw it come back
         self.state = ApplierState(applied=journal.cursor(self.consumer))
         self._task: asyncio.Task[None] | None = None
         self._sequence = 0
@@ -198,8 +211,7 @@ class RegionApplier:
 
     async def _apply(self, entry: Entry) -> None:
         try:
-            reply = await self.client.send(entry.method, entry.path + "?wait=true", entry.body or None,
-                                           APPLY_TIMEOUT_S)
+            reply = await self._send(entry)
         except UpstreamError as exc:
             raise TransientFailure(str(exc)) from exc
         if reply.status < 300 or already_done(entry, reply):
@@ -209,6 +221,27 @@ class RegionApplier:
         if reply.status >= 500 or reply.status == 429:
             raise TransientFailure(message)
         raise Rejected(message)
+
+    async def _send(self, entry: Entry) -> Response:
+        """Send one entry; abandon it (TransientFailure, so it is resent) once it is stuck in an outage
+        the region has come back from, rather than waiting out APPLY_TIMEOUT_S. Entries are idempotent."""
+        sent = time.monotonic()
+        request = asyncio.ensure_future(self.client.send(entry.method, entry.path + "?wait=true",
+                                                         entry.body or None, APPLY_TIMEOUT_S))
+        try:
+            while True:
+                done, _ = await asyncio.wait({request}, timeout=STUCK_CHECK_S)
+                if done:
+                    return request.result()
+                if time.monotonic() - sent >= STUCK_AFTER_S and self._back_at() > sent:
+                    self.state.abandoned += 1
+                    raise TransientFailure(f"lsn {entry.lsn} was sent before {self.client.name} went away and "
+                                           "came back: resending it")
+        finally:
+            if not request.done():
+                request.cancel()  # aborts its connection
+                with contextlib.suppress(asyncio.CancelledError, UpstreamError):
+                    await request
 
     async def _dead_letter(self, entry: Entry, message: str) -> None:
         state = self.state

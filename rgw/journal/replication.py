@@ -9,6 +9,7 @@ answers carry their lag as staleness.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,9 +23,12 @@ log = logging.getLogger("rgw.replication")
 
 
 class Replication:
-    def __init__(self, journal: Journal, clients: list[RegionClient]) -> None:
+    def __init__(self, journal: Journal, clients: list[RegionClient],
+                 back_at: Callable[[str], float] = lambda region: 0.0) -> None:
+        """`back_at(region)`: when the region's health checks last saw it come back (see RegionApplier)."""
         self.journal = journal
-        self.appliers = {c.name: RegionApplier(c, journal) for c in clients}
+        self.appliers = {c.name: RegionApplier(c, journal, back_at=functools.partial(back_at, c.name))
+                         for c in clients}
         self.holds = Holds(journal, self.appliers)
         self._visible: dict[str, int] = {}
         self._other_consumers: dict[str, Callable[[], int]] = {}
@@ -130,6 +134,7 @@ class Replication:
                 "diverged": state.diverged,
                 "diverged_reason": state.diverged_reason,
                 "retries": state.retries,
+                "abandoned": state.abandoned,
                 "last_error": state.last_error,
                 "dead_letters": [{"lsn": d.lsn, "at": d.at, "error": d.error}
                                  for d in self.journal.dead_letters(name)[-20:]],

@@ -95,6 +95,7 @@ class RegionHealth:
     latency: LatencyWindow = field(default_factory=LatencyWindow)
     collections: dict[str, CollectionState] = field(default_factory=dict)
     collections_listed_at: float = 0.0
+    back_at: float = 0.0  # monotonic time its active checks last turned healthy after failing
 
     def ejected(self, now: float) -> bool:
         return now < self.ejected_until
@@ -197,6 +198,7 @@ class HealthBook:
                 not health.active_healthy and health.consecutive_ok >= config.healthy_threshold
             ):
                 if health.active_healthy is False:
+                    health.back_at = health.last_check_at
                     log.info("region %s: healthy again", name)
                 health.active_healthy = True
                 health.last_error = None

@@ -43,7 +43,8 @@ class Gateway:
         self.book = HealthBook([c.name for c in self.clients], config.outlier)
         self.checker = HealthChecker(self.clients, self.book, config.health)
         self.journal = SqliteJournal(journal_path(config.data_dir))
-        self.replication = Replication(self.journal, self.clients)
+        self.replication = Replication(self.journal, self.clients,
+                                       back_at=lambda region: self.book.regions[region].back_at)
         self.schemas = SchemaBook(self.clients)
         self.operator = Operator(config)
         self.cache = ResultCache()
