@@ -161,32 +161,51 @@ async def _drain(pool: Pool, path: str, bodies: list[bytes], counter) -> None:
         await pool.request("POST", path, bodies[i % len(bodies)])
 
 
-async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: int, queries: int,
-                  concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None) -> tuple[list[Phase], dict]:
-    store = Pool("127.0.0.1", store_port)
-    gateway = Pool("127.0.0.1", gateway_port)
-    targets = [("store", store, None), ("gateway", gateway, gateway_pid)]
+Target = tuple[str, Pool, int | None]  # name, its connection pool, the pid whose CPU is measured
+
+
+def targets(reference: str, reference_port: int, gateway_port: int, gateway_pid: int,
+            floor: tuple[int, int] | None) -> list[Target]:
+    """The reference asked directly, the gateway in front of it, and the floor proxy when it runs."""
+    out: list[Target] = [(reference, Pool("127.0.0.1", reference_port), None),
+                         ("gateway", Pool("127.0.0.1", gateway_port), gateway_pid)]
     if floor is not None:
-        targets.append(("floor", Pool("127.0.0.1", floor[0]), floor[1]))
+        out.append(("floor", Pool("127.0.0.1", floor[0]), floor[1]))
+    return out
+
+
+async def measure_targets(measured: list[Target], queries: int, concurrencies: tuple[int, ...]) -> list[Phase]:
+    """Every target at every concurrency, the same query bodies for all; closes the pools."""
     try:
-        await load_collection(store, points, seed=42)
-        indexed = await wait_indexed(store, points, timeout=600)
-        info = await collection_info(store)
         rng = np.random.default_rng(7)
         bodies = [orjson.dumps({"query": v, "limit": 10}, option=orjson.OPT_SERIALIZE_NUMPY)
                   for v in rng.standard_normal((DISTINCT_QUERIES, DIMENSIONS), dtype=np.float32)]
         phases = []
         for concurrency in concurrencies:
-            for target, pool, pid in targets:
+            for target, pool, pid in measured:
                 progress(f"measuring {target} at concurrency {concurrency}")
                 phases.append(await run_phase(pool, bodies, concurrency, queries, target, pid))
         print(file=sys.stderr)
-        return phases, {"indexed": indexed, "points_count": info.get("points_count"),
-                        "indexed_vectors_count": info.get("indexed_vectors_count"),
-                        "segments_count": info.get("segments_count")}
+        return phases
     finally:
-        for _, pool, _ in targets:
+        for _, pool, _ in measured:
             pool.close()
+
+
+async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: int, queries: int,
+                  concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None) -> tuple[list[Phase], dict]:
+    store = Pool("127.0.0.1", store_port)
+    try:
+        await load_collection(store, points, seed=42)
+        indexed = await wait_indexed(store, points, timeout=600)
+        info = await collection_info(store)
+    finally:
+        store.close()
+    phases = await measure_targets(targets("store", store_port, gateway_port, gateway_pid, floor), queries,
+                                   concurrencies)
+    return phases, {"indexed": indexed, "points_count": info.get("points_count"),
+                    "indexed_vectors_count": info.get("indexed_vectors_count"),
+                    "segments_count": info.get("segments_count")}
 
 
 def render(phases: list[Phase], meta: dict) -> str:
@@ -277,24 +296,8 @@ def serve_static_region(port: int) -> None:
 
 async def measure_static(region_port: int, gateway_port: int, gateway_pid: int, queries: int,
                          concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None) -> list[Phase]:
-    region, gateway = Pool("127.0.0.1", region_port), Pool("127.0.0.1", gateway_port)
-    targets = [("region", region, None), ("gateway", gateway, gateway_pid)]
-    if floor is not None:
-        targets.append(("floor", Pool("127.0.0.1", floor[0]), floor[1]))
-    try:
-        rng = np.random.default_rng(7)
-        bodies = [orjson.dumps({"query": v, "limit": 10}, option=orjson.OPT_SERIALIZE_NUMPY)
-                  for v in rng.standard_normal((DISTINCT_QUERIES, DIMENSIONS), dtype=np.float32)]
-        phases = []
-        for concurrency in concurrencies:
-            for target, pool, pid in targets:
-                progress(f"measuring {target} at concurrency {concurrency}")
-                phases.append(await run_phase(pool, bodies, concurrency, queries, target, pid))
-        print(file=sys.stderr)
-        return phases
-    finally:
-        for _, pool, _ in targets:
-            pool.close()
+    return await measure_targets(targets("region", region_port, gateway_port, gateway_pid, floor), queries,
+                                 concurrencies)
 
 
 def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16), floor: bool = True) -> int:
