@@ -98,3 +98,26 @@ def job_of(topology: Topology, kind: str, collection: str = COLLECTION) -> dict[
 
 def wait_for(predicate: Any, timeout: float, what: str) -> None:
     wait_until(predicate, timeout, interval=0.1, what=what)
+
+
+def restore_under_way(topology: Topology, backed_up: range, after: range, batch: int, max_rate: int,
+                      replayed: int) -> tuple[int, subprocess.Popen[str]]:
+    """Back up `backed_up` points, write `after` in batches of `batch` (the entries to replay), wipe the
+    primary and start `rgw restore` paced at `max_rate` entries/s; return (the bundle's LSN, the running
+    command) once the restore has replayed `replayed` entries."""
+    create(topology)
+    write(topology, backed_up)
+    wait_converged(topology)
+    lsn = rgw_json(topology, "backup", "create", "--collection", COLLECTION)["result"]["lsn"]
+    write(topology, after, batch=batch)
+    wait_converged(topology)
+    wipe_region(topology, "primary")
+    command = rgw_background(topology, "restore", "--collection", COLLECTION, "--to", "primary",
+                             "--max-rate", str(max_rate))
+
+    def replaying() -> bool:
+        job = job_of(topology, "restore")
+        return job is not None and job["phase"] == "replaying the journal" and job["done"] >= replayed
+
+    wait_for(replaying, 60, "the restore to be replaying the journal")
+    return lsn, command

@@ -10,10 +10,9 @@ from rgw.topology import Topology
 from tests.backup.helpers import (
     COLLECTION,
     create,
-    job_of,
     region_count,
+    restore_under_way,
     rgw,
-    rgw_background,
     rgw_json,
     status,
     wait_converged,
@@ -107,20 +106,8 @@ def interrupt_a_restore(topology: Topology) -> int:
     """Back up, write 300 more entries, wipe the primary, start a paced restore and kill the gateway mid-replay.
 
     Returns the bundle's LSN."""
-    create(topology)
-    write(topology, range(0, 500))
-    wait_converged(topology)
-    lsn = rgw_json(topology, "backup", "create", "--collection", COLLECTION)["result"]["lsn"]
-    write(topology, range(500, 800), batch=1)  # 300 entries to replay
-    wait_converged(topology)
-    wipe_region(topology, "primary")
-    command = rgw_background(topology, "restore", "--collection", COLLECTION, "--to", "primary", "--max-rate", "40")
-
-    def replaying() -> bool:
-        job = job_of(topology, "restore")
-        return job is not None and job["phase"] == "replaying the journal" and job["done"] >= 60
-
-    wait_for(replaying, 60, "the restore to be replaying the journal")
+    # 300 entries of one point to replay, at 40 a second.
+    lsn, command = restore_under_way(topology, range(0, 500), range(500, 800), batch=1, max_rate=40, replayed=60)
     topology.gateway.kill()
     _, stderr = command.communicate(timeout=30)
     assert command.returncode == 1 and "cannot reach the gateway" in stderr

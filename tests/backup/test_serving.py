@@ -8,15 +8,9 @@ import pytest
 from rgw.topology import Topology
 from tests.backup.helpers import (
     COLLECTION,
-    create,
-    job_of,
     region_count,
-    rgw_background,
-    rgw_json,
-    wait_converged,
+    restore_under_way,
     wait_for,
-    wipe_region,
-    write,
 )
 from tests.journal.ingest import point
 
@@ -33,20 +27,8 @@ def query(topology: Topology) -> httpx.Response:
 
 @pytest.mark.gateway_config(POLICY)
 def test_partial_answers_during_restore_carry_true_coverage(topo: Topology) -> None:
-    create(topo)
-    write(topo, range(0, 800))
-    wait_converged(topo)
-    rgw_json(topo, "backup", "create", "--collection", COLLECTION)
-    write(topo, range(800, 1000), batch=2)  # 100 entries the restore replays slowly
-    wait_converged(topo)
-    wipe_region(topo, "primary")
-    command = rgw_background(topo, "restore", "--collection", COLLECTION, "--to", "primary", "--max-rate", "8")
-
-    def replaying() -> bool:
-        job = job_of(topo, "restore")
-        return job is not None and job["phase"] == "replaying the journal" and job["done"] >= 8
-
-    wait_for(replaying, 60, "the restore to replay the journal")
+    # 100 entries the restore replays slowly.
+    _, command = restore_under_way(topo, range(0, 800), range(800, 1000), batch=2, max_rate=8, replayed=8)
     topo.stores["secondary"].kill()  # now only the restoring copy can answer
 
     def partial_answer() -> httpx.Response | None:
