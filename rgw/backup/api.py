@@ -16,7 +16,7 @@ from rgw.backup.bundle import BundleError, verify_bundle
 from rgw.backup.jobs import Job, JobConflict
 from rgw.backup.parts import JobFailed
 from rgw.backup.service import BackupService
-from rgw.proxy.admin import authenticated
+from rgw.proxy.admin import authenticated, json_object
 
 Action = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -45,10 +45,7 @@ def add_backup_routes(app: web.Application, service: BackupService, token: str |
     async def handle(request: web.Request, action: Action) -> web.Response:
         started = time.perf_counter()
         try:
-            body = await request.json() if request.body_exists else {}
-            if not isinstance(body, dict):
-                raise ValueError("body: expected a JSON object")
-            result = await action(body)
+            result = await action(await json_object(request))
         except (ValueError, TypeError) as exc:
             return envelope.error(400, f"Bad request: {exc}", started)
         except JobConflict as exc:

@@ -51,6 +51,14 @@ def authenticated(token: str | None, handler: Handler) -> Handler:
     return guarded
 
 
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """An admin call's JSON body ({} when there is none); ValueError when it is not a JSON object."""
+    body = await request.json() if request.body_exists else {}
+    if not isinstance(body, dict):
+        raise ValueError("body: expected a JSON object")
+    return body
+
+
 def add_admin_routes(app: web.Application, gateway: Gateway, token: str | None) -> None:
     async def replication(request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -84,10 +92,7 @@ def add_admin_routes(app: web.Application, gateway: Gateway, token: str | None) 
         """Parse the JSON body, apply one operator change, answer with what is now in force."""
         started = time.perf_counter()
         try:
-            body = await request.json() if request.body_exists else {}
-            if not isinstance(body, dict):
-                raise ValueError("body: expected a JSON object")
-            result = apply(body, request.remote or "unknown")
+            result = apply(await json_object(request), request.remote or "unknown")
         except (ValueError, KeyError, TypeError, ConfigError) as exc:
             return envelope.error(400, f"Bad request: {exc}", started)
         return envelope.ok(result, started)
