@@ -10,6 +10,7 @@ already exists, an address that is not loopback.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ipaddress
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import orjson
 
 from rgw.chaos.deploy import Deployment
 from rgw.chaos.scenario import NEEDS_PROCESSES, PROXY_ACTIONS, Scenario
+from rgw.proxy.admin_client import AdminError, admin_request
 
 CALL_TIMEOUT_S = 10.0
 
@@ -111,12 +113,11 @@ class Target:
 
 async def admin(deployment: Deployment, method: str, path: str, body: Any = None) -> None:
     """One admin call to the attached gateway; AttachError naming it when it is refused."""
-    url = f"{deployment.gateway_url}/gateway/admin/{path}"
-    headers = {"Authorization": f"Bearer {deployment.admin_token}"}
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)) as session:
-        async with session.request(method, url, json=body, headers=headers) as resp:
-            if resp.status >= 300:
-                raise AttachError(f"{method} {url} answered {resp.status}: {(await resp.text())[:200]}")
+    try:
+        await asyncio.to_thread(admin_request, deployment.gateway_url, method, f"/gateway/admin/{path}", body,
+                                CALL_TIMEOUT_S, deployment.admin_token)
+    except AdminError as exc:
+        raise AttachError(f"{method} /gateway/admin/{path}: {exc}") from None
 
 
 async def drop_collection(deployment: Deployment, collection: str) -> str | None:

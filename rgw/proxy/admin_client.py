@@ -21,9 +21,10 @@ class AdminError(Exception):
     """The gateway could not be reached, or refused the call; the message says which and why."""
 
 
-def admin_request(gateway_url: str, method: str, path: str, body: Any | None = None, timeout: float = 30) -> Any:
-    """One authenticated admin call; its `result`."""
-    token = admin_token(None)
+def admin_request(gateway_url: str, method: str, path: str, body: Any | None = None, timeout: float = 30,
+                  token: str | None = None) -> Any:
+    """One authenticated admin call (with `token`, else the environment's); its `result`."""
+    token = token or admin_token(None)
     if token is None:
         raise AdminError(f"set {TOKEN_ENV} to the gateway's admin token (or give --config with gateway.admin_token)")
     request = urllib.request.Request(
