@@ -196,11 +196,11 @@ class Executor:
             await self._call("DELETE", f"{base}/faults/{quote(name, safe='')}")
             self._world.change(self._clock.now(), lambda s: s.regions[region].faults.pop(name, None))
         elif step.action == "proxy-down":
-            self._world.change(self._clock.now(), lambda s: setattr(s.regions[region], "proxy_up", False))
+            self._region(region, proxy_up=False)
             await self._call("POST", f"{base}/down")
         else:
             await self._call("POST", f"{base}/up")
-            self._world.change(self._clock.now(), lambda s: setattr(s.regions[region], "proxy_up", True))
+            self._region(region, proxy_up=True)
 
     # -- data faults and the jobs that repair them ----------------------------------------------------
 
@@ -242,10 +242,8 @@ class Executor:
             await self._follow(job)
             self.bundles += 1
             return None
-        if step.action == "restore":
-            job = await self._admin_call("POST", "restores", {"collection": collection, "to": region, **rate})
-        else:
-            job = await self._admin_call("POST", "rebuilds", {"collection": collection, "to": region, **rate})
+        jobs = "restores" if step.action == "restore" else "rebuilds"
+        job = await self._admin_call("POST", jobs, {"collection": collection, "to": region, **rate})
         # Normal answers stop at once (the job holds and marks the collection); partial ones become
         # possible once the copy holds data, and normal ones again when the job has ended.
         self._region(region, restoring=int(self._acked_points()))
@@ -276,28 +274,25 @@ class Executor:
         return reply["result"]
 
     async def _admin(self, step: Step) -> None:
-        url = f"{self._dep.gateway_url}/gateway/admin"
         collection = quote(self._scenario.load.collection, safe="")
-        auth = {"Authorization": f"Bearer {self._dep.admin_token}"}
         region = step.target
         if step.action in ("drain", "undrain"):
             drained = step.action == "drain"
             if drained:  # taking a region away counts from the start, giving it back once done
-                self._world.change(self._clock.now(), lambda s: setattr(s.regions[region], "drained", True))
-            await self._call("POST", f"{url}/regions/{quote(region, safe='')}/{step.action}", {}, auth)
-            self._world.change(self._clock.now(), lambda s: setattr(s.regions[region], "drained", drained))
+                self._region(region, drained=True)
+            await self._admin_call("POST", f"regions/{quote(region, safe='')}/{step.action}", {})
+            self._region(region, drained=drained)
         elif step.action == "restore-mark":
             expected = step.expected or int(self._acked_points() * (step.expected_factor or 1.0))
-            self._world.change(self._clock.now(), lambda s: setattr(s.regions[region], "restoring", expected))
-            await self._call("POST", f"{url}/collections/{collection}/restore-mark",
-                             {"region": region, "expected": expected}, auth)
+            self._region(region, restoring=expected)
+            await self._admin_call("POST", f"collections/{collection}/restore-mark",
+                                   {"region": region, "expected": expected})
         elif step.action == "restore-clear":
-            await self._call("POST", f"{url}/collections/{collection}/restore-mark",
-                             {"region": region, "clear": True}, auth)
-            self._world.change(self._clock.now(), lambda s: setattr(s.regions[region], "restoring", None))
+            await self._admin_call("POST", f"collections/{collection}/restore-mark", {"region": region, "clear": True})
+            self._region(region, restoring=None)
         elif step.action == "mode":
             source = step.source or "auto"
-            await self._call("POST", f"{url}/collections/{collection}/mode", {"source": source}, auth)
+            await self._admin_call("POST", f"collections/{collection}/mode", {"source": source})
             self._world.change(self._clock.now(), lambda s: setattr(s, "forced", None if source == "auto"
                                                                     else source))
         else:
