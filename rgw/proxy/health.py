@@ -228,10 +228,11 @@ class HealthBook:
                 health.collections[collection] = CollectionState(present=False, seen_at=now)
 
     def record_collection_info(self, name: str, collection: str, info: dict[str, Any]) -> None:
+        previous = self.regions[name].collections.get(collection)
         self.regions[name].collections[collection] = CollectionState(
             present=True, status=info.get("status"), points_count=info.get("points_count"),
-            seen_at=time.monotonic())
-        self._compare_counts(collection)
+            seen_at=time.monotonic(), short_of=previous.short_of if previous is not None else None)
+        self._compare_counts(collection)  # logs only when a copy turns short or whole again
 
     def _compare_counts(self, collection: str) -> None:
         """Mark each region's copy that holds far fewer points than another region's (SHORT_SHARE)."""
