@@ -69,13 +69,9 @@ def already_done(entry: Entry, reply: Response) -> bool:
     return False
 
 
-def never_back() -> float:
-    return 0.0
-
-
 class RegionApplier:
-    def __init__(self, client: RegionClient, journal: Journal, batch: int = 256,
-                 back_at: Callable[[], float] = never_back) -> None:
+    def __init__(self, client: RegionClient, journal: Journal, back_at: Callable[[], float],
+                 batch: int = 256) -> None:
         self.client = client
         self.journal = journal
         self.batch = batch
