@@ -24,7 +24,7 @@ from aiohttp import web
 from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, __version__, envelope
 from rgw.proxy.chain import ReadRequest
 from rgw.proxy.h1server import Fields, Reply, Request
-from rgw.proxy.routing import Answer, NoSourceAvailable
+from rgw.proxy.routing import Answer, Ended, NoSourceAvailable
 from rgw.qdrant.errors import BadRequest, QdrantError
 
 log = logging.getLogger("rgw.api")
@@ -98,6 +98,10 @@ class Reader(Protocol):
 
     async def read(self, request: ReadRequest) -> Answer: ...
 
+    def read_now(self, request: ReadRequest, done: Ended) -> bool:
+        """Start `request` without a task; `done(answer, error)` later. False: `read` must serve it."""
+        ...
+
 
 def provenance(answer: Answer) -> Fields:
     coverage = "1" if answer.coverage >= 1.0 else f"{answer.coverage:.4f}"
@@ -150,6 +154,19 @@ def unavailable(exc: NoSourceAvailable, started: float) -> Reply:
                  headers=(("X-Gateway-Source", "none"), ("X-Gateway-Mode", "unavailable")))
 
 
+def failed(exc: NoSourceAvailable | QdrantError, started: float) -> Reply:
+    """The answer when no source could serve (503) or the request was refused (its Qdrant status)."""
+    if isinstance(exc, NoSourceAvailable):
+        return unavailable(exc, started)
+    return error(exc.status, exc.message, started)
+
+
+def relay(answer: Answer) -> Reply:
+    """A source's answer as the client gets it: its bytes, with where it came from."""
+    reply = answer.reply
+    return Reply(reply.status, reply.body, reply.content_type.partition(";")[0], provenance(answer))
+
+
 def too_large(started: float) -> Reply:
     return error(413, f"Payload too large: request body exceeds {MAX_BODY_BYTES} bytes", started)
 
@@ -172,6 +189,34 @@ class GatewayApi:
         """(kind, collection) of a request this API serves, else None (aiohttp answers it: a 404, or an
         operator endpoint)."""
         return _route(method, target.partition("?")[0])
+
+    def handle_now(self, request: Request, send: Callable[[Reply], None]) -> bool:
+        """Serve a plain read without a task of its own: `send(reply)` is called once, later.
+
+        False means nothing was started and `handle` serves the request (writes, the gateway's own
+        endpoints, and the reads the chain cannot start at once).
+        """
+        kind, collection = request.route
+        if kind != READ:
+            return False
+        header = request.headers.get
+        try:
+            lsn = min_lsn(header)
+        except QdrantError:
+            return False  # `handle` answers the 400
+        started = time.perf_counter()
+        read = ReadRequest(request.method, request.target, request.body, collection, lsn, query_text(header))
+        return self._reader.read_now(read, functools.partial(self._answered, send, started))
+
+    def _answered(self, send: Callable[[Reply], None], started: float, answer: Answer | None,
+                  error: Exception | None) -> None:
+        if answer is not None:
+            send(relay(answer))
+        elif isinstance(error, NoSourceAvailable | QdrantError):
+            send(failed(error, started))
+        else:
+            log.error("read failed", exc_info=error)
+            send(self.crashed())
 
     async def handle(self, request: Request) -> Reply:
         kind, collection = request.route
@@ -201,12 +246,9 @@ class GatewayApi:
                                                              query_text(header)))
             else:
                 answer = await self._writer.write(method, raw_path, body, collection, kind)
-        except NoSourceAvailable as exc:
-            return unavailable(exc, started)
-        except QdrantError as exc:
-            return error(exc.status, exc.message, started)
-        reply = answer.reply
-        return Reply(reply.status, reply.body, reply.content_type.partition(";")[0], provenance(answer))
+        except (NoSourceAvailable, QdrantError) as exc:
+            return failed(exc, started)
+        return relay(answer)
 
     async def search(self, collection: str, raw: bytes, header: Header, started: float) -> Reply:
         """`POST /gateway/collections/{name}/search`: text and/or vector in, hits plus provenance out.
@@ -236,10 +278,8 @@ class GatewayApi:
             answer = await self._reader.read(ReadRequest("POST", f"/collections/{collection}/points/query",
                                                          orjson.dumps(query), collection, min_lsn(header),
                                                          body.get("text"), vectorless="vector" not in body))
-        except NoSourceAvailable as exc:
-            return unavailable(exc, started)
-        except QdrantError as exc:
-            return error(exc.status, exc.message, started)
+        except (NoSourceAvailable, QdrantError) as exc:
+            return failed(exc, started)
         if answer.reply.status != 200:
             return Reply(answer.reply.status, answer.reply.body, JSON, provenance(answer))
         points = orjson.loads(answer.reply.body)["result"]["points"]

@@ -8,6 +8,7 @@ allowed source can answer, the 503 names each one tried and why.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from rgw.fallbacks.lexical import LexicalDeclined
 from rgw.proxy.health import HealthBook
 from rgw.proxy.http1 import Response
 from rgw.proxy.operator import Operator
-from rgw.proxy.routing import Answer, Attempt, NoSourceAvailable, ReadRouter
+from rgw.proxy.routing import Answer, Attempt, Ended, NoSourceAvailable, ReadRouter
 
 DEGRADED_SOURCES = ("partial", "cache", "lexical")
 JSON = "application/json"
@@ -92,9 +93,20 @@ def _ok(body: bytes, region: str, mode: str, attempts: list[Attempt], coverage: 
     return Answer(region, Response(200, JSON, body), mode, tuple(attempts), staleness_s=staleness, coverage=coverage)
 
 
+@dataclass(slots=True)
+class _Way:
+    """How one read goes along its collection's chain."""
+
+    segments: tuple[str | tuple[str, ...], ...]
+    preferred: str | None  # the policy's first region: its answer is mode normal
+    cache_key: Key | None  # set when the chain (or a forced mode) holds the cache and this is a point read
+    forced: str | None  # the source an operator forced, if any
+
+
 class ChainRouter:
     def __init__(self, regions: ReadRouter, operator: Operator, cache: ResultCache, book: HealthBook,
                  lexical: LexicalSource | None = None) -> None:
+        self._continuing: set[asyncio.Task[None]] = set()
         self._regions = regions
         self._operator = operator
         self._cache = cache
@@ -105,42 +117,91 @@ class ChainRouter:
         collection = request.collection
         if collection is None:  # /collections, /aliases: any region will do
             return await self._regions.read(request.method, request.path, request.body, None, request.min_lsn)
+        return await self._follow(request, self._way(request, collection), 0, [])
+
+    def read_now(self, request: ReadRequest, done: Ended) -> bool:
+        """Start a read whose first sources are regions that can take it at once, with no task of its own.
+
+        `done(answer, error)` is called once, later. False: nothing was started, `read` serves it
+        (a forced mode, a refused or lagging region, a chain that starts elsewhere: rare paths).
+        """
+        collection = request.collection
+        if collection is None or request.vectorless:
+            return False
+        way = self._way(request, collection)
+        first = way.segments[0]
+        if way.forced or not isinstance(first, tuple) or self._refused(collection, first):
+            return False
+        race = self._regions.begin(request.method, request.path, request.body, collection, request.min_lsn,
+                                   _allowed(first), way.preferred)
+        if race is None:
+            return False
+        race.start(functools.partial(self._first_ended, request, way, done))
+        return True
+
+    def _first_ended(self, request: ReadRequest, way: _Way, done: Ended, answer: Answer | None,
+                     error: Exception | None) -> None:
+        if answer is not None:
+            self._answered(way, answer)
+            done(answer, None)
+        elif isinstance(error, NoSourceAvailable) and len(way.segments) > 1:
+            task = asyncio.get_running_loop().create_task(self._rest(request, way, error.attempts, done))
+            self._continuing.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._continuing.discard)
+        else:
+            done(None, error)
+
+    async def _rest(self, request: ReadRequest, way: _Way, attempts: list[Attempt], done: Ended) -> None:
+        """The chain after its first regions failed a read that `read_now` started."""
+        try:
+            answer = await self._follow(request, way, 1, attempts)
+        except Exception as exc:
+            done(None, exc)
+        else:
+            done(answer, None)
+
+    def _way(self, request: ReadRequest, collection: str) -> _Way:
         forced = self._operator.forced(collection)
         policy_chain = self._operator.chain(collection)
         chain = (forced,) if forced else policy_chain
-        # "normal" means the policy's preferred region answered; a forced region is a deviation.
-        preferred = _preferred(policy_chain)
         cache_key = None
         if "cache" in chain and "/points" in request.path:
             cache_key = request_key(collection, request.method, request.path, request.body)
-        attempts: list[Attempt] = []
-        asked_a_region = False
-        for segment in _segments(chain):
+        # "normal" means the policy's preferred region answered; a forced region is a deviation.
+        return _Way(_segments(chain), _preferred(policy_chain), cache_key, forced)
+
+    def _answered(self, way: _Way, answer: Answer) -> None:
+        """A region answered: keep a successful answer for the cache source."""
+        if way.cache_key is not None and answer.reply.status == 200:
+            self._cache.store(way.cache_key, way.cache_key[0], answer.reply.body, answer.reply.content_type,
+                              answer.coverage, answer.region)
+
+    async def _follow(self, request: ReadRequest, way: _Way, start: int, attempts: list[Attempt]) -> Answer:
+        """Try the way's sources from segment `start` on, after `attempts` failed before it."""
+        collection = request.collection or ""
+        asked_a_region = any(isinstance(segment, tuple) for segment in way.segments[:start])
+        for segment in way.segments[start:]:
             try:
                 if isinstance(segment, tuple):
                     asked_a_region = True
-                    answer = await self._from_regions(request, segment, preferred)
-                    if cache_key is not None and answer.reply.status == 200:
-                        self._cache.store(cache_key, collection, answer.reply.body, answer.reply.content_type,
-                                          answer.coverage, answer.region)
+                    answer = await self._from_regions(request, segment, way.preferred)
+                    self._answered(way, answer)
                 elif segment == "partial":
                     answer = await self._from_partial(request)
                 elif segment == "cache":
-                    answer = self._from_cache(collection, cache_key, fresh_only=not asked_a_region)
+                    answer = self._from_cache(collection, way.cache_key, fresh_only=not asked_a_region)
                 else:
                     answer = await self._from_lexical(request)
             except NoSourceAvailable as exc:
                 attempts.extend(exc.attempts)
                 continue
             return _after(attempts, answer)
-        if forced:
-            attempts.append(Attempt("mode", f"{collection} is forced to {forced} by an operator"))
+        if way.forced:
+            attempts.append(Attempt("mode", f"{collection} is forced to {way.forced} by an operator"))
         raise NoSourceAvailable(attempts)
 
-    async def _from_regions(self, request: ReadRequest, regions: tuple[str, ...], preferred: str | None) -> Answer:
-        if request.vectorless:
-            raise NoSourceAvailable([Attempt(r, "no vector in the search: regions need one") for r in regions])
-        collection = request.collection or ""
+    def _refused(self, collection: str, regions: tuple[str, ...]) -> list[Attempt]:
+        """The regions of a segment that must not serve this collection now, and why."""
         restoring = self._operator.restoring(collection)
         max_staleness = self._operator.policy(collection).max_staleness_s
         refused: list[Attempt] = []
@@ -151,6 +212,12 @@ class ChainRouter:
                 refused.append(Attempt(region, "restoring"))
             elif (lag := self._regions.staleness_s(region)) > max_staleness:
                 refused.append(Attempt(region, f"{lag:.1f}s behind the journal (max_staleness_s {max_staleness})"))
+        return refused
+
+    async def _from_regions(self, request: ReadRequest, regions: tuple[str, ...], preferred: str | None) -> Answer:
+        if request.vectorless:
+            raise NoSourceAvailable([Attempt(r, "no vector in the search: regions need one") for r in regions])
+        refused = self._refused(request.collection or "", regions)
         allowed = _allowed(regions) if not refused else _allowed(regions) - {a.region for a in refused}
         if not allowed:
             raise NoSourceAvailable(refused)

@@ -83,6 +83,10 @@ class Api(Protocol):
 
     def handle(self, request: Request) -> Awaitable[Reply]: ...
 
+    def handle_now(self, request: Request, send: Callable[[Reply], None]) -> bool:
+        """Start serving without a task; `send(reply)` is called once, later. False: `handle` serves it."""
+        ...
+
     def crashed(self) -> Reply:
         """The answer when `handle` raised, in the API's error shape (the exception is logged)."""
         ...
@@ -120,8 +124,9 @@ def parse_head(head: bytes) -> tuple[str, str, dict[str, str], int, bool] | None
             return None
         length = int(text)
         block = block[:value_at] + block[value_end:]
-    fields = _FIELDS.get(block, _UNKNOWN)
-    if fields is _UNKNOWN:
+    if block in _FIELDS:
+        fields = _FIELDS[block]
+    else:
         if len(_FIELDS) >= MAX_REMEMBERED_HEADS:
             _FIELDS.clear()
         fields = _FIELDS[block] = _parse_fields(block)
@@ -152,7 +157,6 @@ def _parse_fields(block: bytes) -> tuple[dict[str, str], bool] | None:
     return headers, "close" in headers.get("connection", "").lower()
 
 
-_UNKNOWN: tuple[dict[str, str], bool] = ({}, False)
 _FIELDS: dict[bytes, tuple[dict[str, str], bool] | None] = {}
 
 
@@ -228,8 +232,8 @@ def _fields(fields: Fields) -> bytes:
 class Connection(asyncio.Protocol):
     """One client connection, served here until it sends something only aiohttp should handle."""
 
-    __slots__ = ("_body_head", "_buffer", "_have", "_length", "_loop", "_parts", "_read_paused", "_receiving",
-                 "_server", "_transport", "_write_paused", "busy", "deadline")
+    __slots__ = ("_body_head", "_buffer", "_close", "_have", "_length", "_loop", "_parts", "_read_paused",
+                 "_receiving", "_server", "_transport", "_write_paused", "busy", "deadline")
 
     def __init__(self, server: H1Server, loop: asyncio.AbstractEventLoop) -> None:
         self._server = server
@@ -244,6 +248,7 @@ class Connection(asyncio.Protocol):
         self._write_paused = False
         self._receiving = False  # a request's head has started arriving (and its deadline is set)
         self.busy = False  # a request is being handled; what follows waits in the buffer
+        self._close = False  # ... and its client asked to close after it
         self.deadline: float | None = None  # loop time after which the sweeper closes this connection
 
     # -- asyncio.Protocol ------------------------------------------------------------------
@@ -341,7 +346,26 @@ class Connection(asyncio.Protocol):
         self.busy = True
         self._receiving = False
         self.deadline = None
+        self._close = request.close
+        # Most requests are reads the API starts from here and answers from its upstream's callback;
+        # the rest get a task.
+        try:
+            if self._server.api.handle_now(request, self._send):
+                return
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.target)
+            self._send(self._server.api.crashed())
+            return
         self._loop.create_task(self._serve(request))
+
+    def _send(self, reply: Reply) -> None:
+        close = self._close or self._server.closing
+        try:
+            data = self._encode(reply, close)
+        except Exception:
+            log.exception("could not encode a %d reply", reply.status)
+            data = self._encode(self._server.api.crashed(), close)
+        self._respond(data, close)
 
     async def _serve(self, request: Request) -> None:
         api = self._server.api

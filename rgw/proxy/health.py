@@ -242,7 +242,7 @@ class HealthBook:
             best = max(((n, r) for r, n in counts.items() if r != name), default=None)
             short = best is not None and count < SHORT_SHARE * best[0] and best[0] - count >= SHORT_MIN_GAP
             state = self.regions[name].collections[collection]
-            if short and state.short_of is None:
+            if short and best is not None and state.short_of is None:
                 log.warning("region %s: %s holds %d points, %s holds %d: not served as a whole answer",
                             name, collection, count, best[1], best[0])
             elif not short and state.short_of is not None:

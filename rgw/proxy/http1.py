@@ -138,7 +138,7 @@ class _ResponseParser:
         self.status = status
 
     def _parse_chunks(self) -> bool:
-        chunks = []
+        chunks: list[bytes] = []
         position = 0
         buffer = self._chunked_body
         while True:
@@ -331,8 +331,13 @@ class Pool:
 
     async def request(self, method: str, path: str, body: bytes | None, headers: bytes = b"") -> Response:
         """Send one request and wait for its response; `headers` as for `start`."""
-        done = asyncio.get_running_loop().create_future()
-        exchange = self.start(method, path, body, headers, lambda _: done.done() or done.set_result(None))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def finished(_: Exchange) -> None:
+            if not done.done():
+                done.set_result(None)
+
+        exchange = self.start(method, path, body, headers, finished)
         try:
             await done
         except asyncio.CancelledError:

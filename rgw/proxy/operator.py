@@ -80,7 +80,7 @@ class Operator:
         if source == "auto":
             self.state.forced.pop(collection, None)
         else:
-            if source not in (*self._regions, "partial", "cache", "lexical"):
+            if source not in self._regions and source not in ("partial", "cache", "lexical"):
                 raise ValueError(f"source: unknown source {source!r} (use auto, a region, partial, cache or lexical)")
             self.state.forced[collection] = Setting(source, time.time(), by)
         self._changed(f"mode of {collection} set to {source}", by)

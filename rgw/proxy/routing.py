@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rgw.envelope import error_message
@@ -144,10 +145,24 @@ class ReadRouter:
             collection, min_lsn, allowed)
         if not plan.regions:
             raise NoSourceAvailable([Attempt(",".join(sorted(allowed or ())) or "regions", "none allowed")])
+        return await self._race(plan, method, path, body, collection, preferred).run()
+
+    def begin(self, method: str, path: str, body: bytes | None, collection: str, min_lsn: int,
+              allowed: frozenset[str], preferred: str | None) -> Race | None:
+        """`read` without a task: a race ready to start, or None when `read` must serve it (it would wait
+        for a lagging region first, or has no region to try)."""
+        self._book.watch(collection)
+        plan = self.order(collection, min_lsn, allowed)
+        if not plan.fresh:
+            return None
+        return self._race(plan, method, path, body, collection, preferred)
+
+    def _race(self, plan: Plan, method: str, path: str, body: bytes | None, collection: str | None,
+              preferred: str | None) -> Race:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        return await _Race(self, loop, plan, method, path, body, collection, preferred or self._preferred).run()
+        return Race(self, loop, plan, method, path, body, collection, preferred or self._preferred)
 
     def _answer(self, region: str, reply: Response, attempts: list[Attempt], preferred: str) -> Answer:
         mode = "normal" if region == preferred else "failover"
@@ -168,12 +183,16 @@ class _Try:
         self.per_try = per_try
 
 
-class _Race:
+Ended = Callable[[Answer | None, Exception | None], None]  # (answer, None) or (None, why not)
+
+
+class Race:
     """One read across a plan's regions: the first, then a hedge or the next on failure, until one answers.
 
-    Attempts are http1 exchanges that wake this coroutine from their connection's callback, and one
-    timer covers the next hedge, per-try timeout or the deadline: no task per attempt and no
-    asyncio.wait, which measured as two extra event-loop turns per query.
+    Driven by callbacks alone: attempts are http1 exchanges that call back from their connection,
+    and one timer covers the next hedge, per-try timeout or the deadline. No task, future or
+    coroutine per attempt or per read: a plain read costs no turn of the event loop beyond its
+    own I/O. `run` awaits the same race from a coroutine.
     """
 
     def __init__(self, router: ReadRouter, loop: asyncio.AbstractEventLoop, plan: Plan, method: str, path: str,
@@ -186,94 +205,141 @@ class _Race:
         self._collection = collection
         self._preferred = preferred
         self._loop = loop
-        self._waiter: asyncio.Future[None] | None = None
         self._pending: list[_Try] = []
         self._launched = 0
+        self._attempts: list[Attempt] = []
+        self._missing: tuple[RegionClient, Response] | None = None
+        self._deadline = 0.0
+        self._hedge_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._ended: Ended | None = None
 
-    def _wake(self, *_: object) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    def start(self, ended: Ended) -> None:
+        """Send the first attempt. `ended` is called once, later, from an event-loop callback."""
+        self._ended = ended
+        now = self._loop.time()
+        self._deadline = now + self._router._routing.request_timeout_s
+        self._hedge_at = self._launch(now)
+        self._arm()
 
-    def _launch(self, now: float, deadline: float) -> float:
+    async def run(self) -> Answer:
+        future: asyncio.Future[Answer] = self._loop.create_future()
+
+        def ended(answer: Answer | None, error: Exception | None) -> None:
+            if future.done():
+                return
+            if answer is not None:
+                future.set_result(answer)
+            else:
+                future.set_exception(error or RuntimeError("race ended without an answer"))
+
+        self.start(ended)
+        try:
+            return await future
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop: cancel whatever is in flight; `ended` is not called."""
+        self._ended = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for attempt in self._pending:
+            attempt.exchange.cancel()
+        self._pending.clear()
+
+    def _launch(self, now: float) -> float:
         """Start the next region's attempt; returns when to hedge it."""
         router = self._router
         client = self._plan.regions[self._launched]
         self._launched += 1
-        per_try = max(0.001, min(router._routing.per_try_timeout_s, deadline - now))
-        exchange = client.start(self._method, self._path, self._body, self._wake)
+        per_try = max(0.001, min(router._routing.per_try_timeout_s, self._deadline - now))
+        exchange = client.start(self._method, self._path, self._body, self._event)
         self._pending.append(_Try(client, exchange, time.monotonic(), now + per_try, per_try))
         return now + router.hedge_delay(client)
 
-    async def run(self) -> Answer:
-        router, book, loop = self._router, self._router._book, self._loop
-        routing, collection, plan = router._routing, self._collection, self._plan
-        order, pending = plan.regions, self._pending
-        attempts: list[Attempt] = []
-        missing: tuple[RegionClient, Response] | None = None
-        now = loop.time()
-        deadline = now + routing.request_timeout_s
-        hedge_at = self._launch(now, deadline)
+    def _arm(self) -> None:
+        wake_at = min(self._deadline, min(a.expires for a in self._pending))
+        if self._router._routing.hedging and self._launched < self._plan.fresh:
+            wake_at = min(wake_at, self._hedge_at)
+        self._timer = self._loop.call_at(wake_at, self._event)
+
+    def _event(self, *_: object) -> None:
+        """An attempt ended or the timer fired: answer, give up, or go on waiting."""
+        if self._ended is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         try:
-            while pending:
-                for attempt in [a for a in pending if a.exchange.finished]:
-                    pending.remove(attempt)
-                    client, exchange = attempt.client, attempt.exchange
-                    if exchange.error is not None:
-                        reason = str(upstream_error(exchange.error))
-                        book.record_failure(client.name, reason)
-                        attempts.append(Attempt(client.name, reason))
-                        continue
-                    reply = exchange.response
-                    assert reply is not None
-                    reason = failure_reason(reply)
-                    if reason is None:
-                        book.record_success(client.name, time.monotonic() - attempt.started)
-                        if collection is not None:
-                            book.collection_present(client.name, collection)
-                        attempts.append(Attempt(client.name, "ok"))
-                        return router._answer(client.name, reply, attempts, self._preferred)
-                    attempts.append(Attempt(client.name, reason))
-                    if reply.status >= 500:
-                        book.record_failure(client.name, reason)
-                    elif collection is not None:
-                        book.record_success(client.name, time.monotonic() - attempt.started)
-                        book.collection_missing(client.name, collection)
-                        missing = missing or (client, reply)
-                now = loop.time() + TIMER_SLACK
-                for attempt in [a for a in pending if a.expires <= now]:
-                    pending.remove(attempt)
-                    attempt.exchange.cancel()
-                    reason = str(timed_out(attempt.per_try))
-                    book.record_failure(attempt.client.name, reason)
-                    attempts.append(Attempt(attempt.client.name, reason))
-                if now >= deadline:
-                    break
-                can_hedge = routing.hedging and self._launched < plan.fresh  # hedge only to fresh regions
-                if not pending:
-                    if self._launched == len(order):
-                        break
-                    hedge_at = self._launch(now, deadline)  # the previous one failed: on to the next
-                    continue
-                if can_hedge and now >= hedge_at:
-                    hedge_at = self._launch(now, deadline)
-                    continue
-                wake_at = min(deadline, min(a.expires for a in pending))
-                if can_hedge:
-                    wake_at = min(wake_at, hedge_at)
-                self._waiter = loop.create_future()
-                timer = loop.call_at(wake_at, self._wake)
-                try:
-                    await self._waiter
-                finally:
-                    timer.cancel()
-                    self._waiter = None
-        finally:
-            for attempt in pending:
-                attempt.exchange.cancel()
-        attempts.extend(Attempt(c.name, "not tried: request deadline passed") for c in order[self._launched:])
-        attempts.extend(Attempt(a.client.name, "timeout: request deadline passed") for a in pending)
-        if missing is not None and all(a.outcome == "collection missing" for a in attempts):
-            client, reply = missing  # every region says so: the collection really does not exist
-            return router._answer(client.name, reply, attempts, self._preferred)
+            answer = self._settle()
+        except Exception as exc:  # NoSourceAvailable, or a fault here: either way the read ends with it
+            self._end(None, exc)
+            return
+        if answer is None:
+            self._arm()
+        else:
+            self._end(answer, None)
+
+    def _end(self, answer: Answer | None, error: Exception | None) -> None:
+        ended = self._ended
+        self.cancel()
+        if ended is not None:
+            ended(answer, error)
+
+    def _settle(self) -> Answer | None:
+        """Take in what ended, launch a hedge or the next region when due; None means wait for more."""
+        router, book = self._router, self._router._book
+        collection, pending, attempts = self._collection, self._pending, self._attempts
+        for attempt in [a for a in pending if a.exchange.finished]:
+            pending.remove(attempt)
+            client, exchange = attempt.client, attempt.exchange
+            if exchange.error is not None:
+                error = str(upstream_error(exchange.error))
+                book.record_failure(client.name, error)
+                attempts.append(Attempt(client.name, error))
+                continue
+            reply = exchange.response
+            assert reply is not None
+            reason = failure_reason(reply)
+            if reason is None:
+                book.record_success(client.name, time.monotonic() - attempt.started)
+                if collection is not None:
+                    book.collection_present(client.name, collection)
+                attempts.append(Attempt(client.name, "ok"))
+                return router._answer(client.name, reply, attempts, self._preferred)
+            attempts.append(Attempt(client.name, reason))
+            if reply.status >= 500:
+                book.record_failure(client.name, reason)
+            elif collection is not None:
+                book.record_success(client.name, time.monotonic() - attempt.started)
+                book.collection_missing(client.name, collection)
+                self._missing = self._missing or (client, reply)
+        now = self._loop.time() + TIMER_SLACK
+        for attempt in [a for a in pending if a.expires <= now]:
+            pending.remove(attempt)
+            attempt.exchange.cancel()
+            reason = str(timed_out(attempt.per_try))
+            book.record_failure(attempt.client.name, reason)
+            attempts.append(Attempt(attempt.client.name, reason))
+        if now >= self._deadline:
+            return self._exhausted()
+        if not pending:
+            if self._launched == len(self._plan.regions):
+                return self._exhausted()
+            self._hedge_at = self._launch(now)  # the previous one failed: on to the next
+        elif self._router._routing.hedging and self._launched < self._plan.fresh and now >= self._hedge_at:
+            self._hedge_at = self._launch(now)  # hedge only to fresh regions
+        return None
+
+    def _exhausted(self) -> Answer:
+        """Every region tried or the deadline passed: the 503's attempts, or the collection's 404."""
+        attempts = self._attempts
+        attempts.extend(Attempt(c.name, "not tried: request deadline passed")
+                        for c in self._plan.regions[self._launched:])
+        attempts.extend(Attempt(a.client.name, "timeout: request deadline passed") for a in self._pending)
+        if self._missing is not None and all(a.outcome == "collection missing" for a in attempts):
+            client, reply = self._missing  # every region says so: the collection really does not exist
+            return self._router._answer(client.name, reply, attempts, self._preferred)
         raise NoSourceAvailable(attempts)

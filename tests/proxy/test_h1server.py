@@ -36,6 +36,17 @@ class EchoApi:
         return Reply(200, b"%s %d" % (request.target.encode(), len(body)), "text/plain",
                      (("X-Seen", request.headers.get("x-tag", "-")),))
 
+    def handle_now(self, request: Request, send) -> bool:
+        """/fast/now... is answered from a loop callback, as the gateway answers reads, with no task."""
+        if not request.target.startswith("/fast/now"):
+            return False
+        self.seen.append(request.target)
+        if request.target == "/fast/now-crash":
+            raise RuntimeError("boom before starting")
+        reply = Reply(200, b"now %s" % request.target.encode(), "text/plain")
+        asyncio.get_running_loop().call_later(self.delay, send, reply)
+        return True
+
     def crashed(self) -> Reply:
         return Reply(500, b'{"status":{"error":"crashed"}}')
 
@@ -93,6 +104,13 @@ def test_only_plain_heads_are_parsed_here(head: bytes, plain: bool) -> None:
     assert (parse_head(head) is not None) == plain
 
 
+def test_a_plain_head_gives_its_fields_first_time_and_when_remembered() -> None:
+    head = b"POST /fast?x=1 HTTP/1.1\r\nHost: h\r\nX-Tag: a b\r\nContent-Length: 12"
+    assert parse_head(head) == ("POST", "/fast?x=1", {"host": "h", "x-tag": "a b"}, 12, False)
+    # The same header lines but for Content-Length's value: parsed once, remembered.
+    assert parse_head(head.replace(b": 12", b": 7")) == ("POST", "/fast?x=1", {"host": "h", "x-tag": "a b"}, 7, False)
+
+
 async def test_pipelined_requests_answer_in_order_then_hand_over(served) -> None:
     _, api, port = served
     reader, writer = await open_to(port)
@@ -103,6 +121,21 @@ async def test_pipelined_requests_answer_in_order_then_hand_over(served) -> None
                                                          b"aiohttp /fast/c 0"]
     assert replies[1] is not None and replies[1].headers["x-seen"] == "t"
     assert api.seen == ["/fast/a", "/fast/b"]  # after the hand-over aiohttp serves the connection
+    writer.close()
+
+
+async def test_requests_answered_from_callbacks_keep_their_order_with_tasks(served) -> None:
+    _, api, port = served
+    api.delay = 0.02
+    reader, writer = await open_to(port)
+    writer.write(request("GET", "/fast/now-1") + request("POST", "/fast/a", b"12") + request("GET", "/fast/now-crash")
+                 + request("GET", "/fast/now-2", headers={"Connection": "close"}) + request("GET", "/fast/never"))
+    replies = [await read_response(reader) for _ in range(4)]
+    assert [(r.status, r.body) if r else None for r in replies] == [
+        (200, b"now /fast/now-1"), (200, b"/fast/a 2"), (500, b'{"status":{"error":"crashed"}}'),
+        (200, b"now /fast/now-2")]
+    assert await closed_by_server(reader, timeout=1)  # it asked to close: what followed is not served
+    assert api.seen == ["/fast/now-1", "/fast/a", "/fast/now-crash", "/fast/now-2"]
     writer.close()
 
 
