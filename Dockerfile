@@ -1,13 +1,20 @@
 # The gateway image. Regions are real Qdrant servers (see deploy/compose.yaml).
+# The read path is compiled with mypyc (setup.py): built where a C compiler is, installed without one.
+FROM python:3.11-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY rgw ./rgw
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 RUN useradd --create-home --uid 10001 rgw \
  && mkdir -p /var/lib/rgw && chown rgw /var/lib/rgw
 WORKDIR /opt/rgw
-COPY pyproject.toml README.md ./
-COPY rgw ./rgw
-RUN pip install --no-cache-dir . && rm -rf /root/.cache
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels /root/.cache
 
 USER rgw
 EXPOSE 6333

@@ -9,9 +9,14 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 # Debian's python3 ships without ensurepip unless python3-venv is installed; install it when missing.
-$(STAMP): pyproject.toml
+# setup.py compiles the read path's modules (mypyc) in place: an edit to them must rebuild.
+$(STAMP): pyproject.toml setup.py $(wildcard rgw/proxy/*.py) rgw/fallbacks/cache.py
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update && apt-get install -y python3-venv; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# The read path is compiled (setup.py): it needs a C compiler and Python's headers.
+	@test -n "$$RGW_PURE_PYTHON" || { command -v cc >/dev/null && $(PYTHON) -c 'import os, sys, sysconfig; \
+		sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; } \
+		|| { apt-get update && apt-get install -y gcc python3-dev; }
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
@@ -37,4 +42,5 @@ bench-restore: setup
 	$(BIN)/rgw bench restore
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache build rgw_compiled__mypyc*.so
+	find rgw -name '*.so' -delete

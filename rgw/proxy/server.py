@@ -14,6 +14,7 @@ from rgw.backup.bundle import BundleStore
 from rgw.backup.jobs import Jobs
 from rgw.backup.parts import Parts
 from rgw.backup.service import BackupService
+from rgw.compiled import compiled_modules, stale_modules
 from rgw.fallbacks.cache import ResultCache
 from rgw.fallbacks.lexical import LexicalIndex
 from rgw.fallbacks.lexical_feed import LexicalFeeder
@@ -116,6 +117,11 @@ async def build_app(config: GatewayConfig) -> web.Application:
         await gateway.start()
         regions = ", ".join(f"{r.name}={r.url}" for r in config.regions)
         log.info("gateway listening on http://%s, regions: %s", config.listen, regions)
+        compiled = compiled_modules()
+        log.info("read path: %s", f"compiled ({len(compiled)} modules)" if compiled else "pure Python (not compiled)")
+        if stale := stale_modules():
+            log.warning("compiled modules older than their sources, running the old code: %s (run make setup)",
+                        ", ".join(stale))
 
     async def on_cleanup(app: web.Application) -> None:
         await gateway.close()
