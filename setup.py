@@ -10,6 +10,7 @@ from setuptools import setup
 
 COMPILED = [
     "rgw/fallbacks/cache.py",
+    "rgw/proxy/api.py",
     "rgw/proxy/chain.py",
     "rgw/proxy/freshness.py",
     "rgw/proxy/h1server.py",

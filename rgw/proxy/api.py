@@ -21,7 +21,7 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, __version__, envelope
+from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, __version__
 from rgw.proxy.chain import ReadRequest
 from rgw.proxy.h1server import Fields, Reply, Request
 from rgw.proxy.routing import Answer, Ended, NoSourceAvailable
@@ -171,8 +171,9 @@ def too_large(started: float) -> Reply:
     return error(413, f"Payload too large: request body exceeds {MAX_BODY_BYTES} bytes", started)
 
 
-SEARCH_FIELDS = {"text": str, "vector": (list, dict), "filter": dict, "limit": int, "offset": int,
-                 "with_payload": (bool, list), "using": str}
+SEARCH_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "text": str, "vector": (list, dict), "filter": dict, "limit": int, "offset": int, "with_payload": (bool, list),
+    "using": str}
 
 
 class GatewayApi:
@@ -290,9 +291,9 @@ class GatewayApi:
 
 @functools.lru_cache(maxsize=4096)  # clients ask the same few paths over and over
 def _route(method: str, path: str) -> tuple[str, str | None] | None:
-    route = classify(method, path)
-    if route[0] is not None:
-        return route
+    kind, collection = classify(method, path)
+    if kind is not None:
+        return kind, collection
     if method == "GET":
         if path == "/":
             return ROOT, None
@@ -351,20 +352,6 @@ async def root_handler(request: web.Request) -> web.Response:
 
 async def probe_handler(request: web.Request) -> web.Response:
     return to_aiohttp(probe(request.path))
-
-
-@web.middleware
-async def never_crash(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
-    """Whatever a client sends, it gets an answer in Qdrant's error shape, and the gateway lives on."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return envelope.error(exc.status, f"{exc.reason}: {request.method} {request.path}")
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return envelope.error(500, "Service internal error: the gateway failed on this request (logged)")
 
 
 API_KEY = web.AppKey("gateway_api", GatewayApi)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import uvloop
 from aiohttp import web
 
+from rgw import envelope
 from rgw.backup.api import add_backup_routes
 from rgw.backup.bundle import BundleStore
 from rgw.backup.jobs import Jobs
@@ -104,9 +106,23 @@ class Gateway:
             client.close()
 
 
+@web.middleware
+async def never_crash(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Whatever a client sends, it gets an answer in Qdrant's error shape, and the gateway lives on."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return envelope.error(exc.status, f"{exc.reason}: {request.method} {request.path}")
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return envelope.error(500, "Service internal error: the gateway failed on this request (logged)")
+
+
 async def build_app(config: GatewayConfig) -> web.Application:
     """The gateway as an aiohttp application; must be called inside the running event loop."""
-    app = web.Application(client_max_size=api.MAX_BODY_BYTES, middlewares=[api.never_crash])
+    app = web.Application(client_max_size=api.MAX_BODY_BYTES, middlewares=[never_crash])
     gateway = Gateway(config)
     status.add_status_route(app, gateway)
     admin.add_admin_routes(app, gateway, admin.admin_token(config.admin_token))
