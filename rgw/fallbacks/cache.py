@@ -10,9 +10,8 @@ it, labelled with its age.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-
-from cachetools import LRUCache
 
 DEFAULT_MAX_BYTES = 256 << 20
 ENTRY_OVERHEAD = 128  # bytes counted per entry beyond its body and its key's body
@@ -32,10 +31,6 @@ class Cached:
         return now - self.stored_at
 
 
-def _entry_size(entry: Cached) -> int:
-    return entry.size
-
-
 Key = tuple[str, str, str, bytes]  # collection, method, path without query string, body
 
 
@@ -53,10 +48,16 @@ def request_key(collection: str, method: str, path: str, body: bytes | None) -> 
 
 
 class ResultCache:
-    """An LRU (cachetools) bounded in bytes: answer body + key body + ENTRY_OVERHEAD per entry."""
+    """An LRU bounded in bytes: answer body + key body + ENTRY_OVERHEAD per entry.
+
+    An OrderedDict kept oldest first, in this compiled module (setup.py): storing every answer
+    is on the read path, and cachetools' LRUCache, pure Python, was a fifth of its compiled cost.
+    """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self._entries: LRUCache[Key, Cached] = LRUCache(max_bytes, getsizeof=_entry_size)
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Key, Cached] = OrderedDict()
+        self._bytes = 0
         self._generations: dict[str, int] = {}
         self.hits_fresh = 0
         self.hits_stale = 0
@@ -72,14 +73,22 @@ class ResultCache:
     def store(self, key: Key, collection: str, body: bytes, content_type: str, coverage: float,
               source: str) -> None:
         size = len(body) + len(key[3]) + ENTRY_OVERHEAD
-        if size > self._entries.maxsize:
+        if size > self.max_bytes:
             return
-        self._entries[key] = Cached(body, content_type, time.monotonic(), self._generations.get(collection, 0),
-                                    coverage, source, size)
+        entries = self._entries
+        replaced = entries.pop(key, None)
+        if replaced is not None:
+            self._bytes -= replaced.size
+        entries[key] = Cached(body, content_type, time.monotonic(), self._generations.get(collection, 0),
+                              coverage, source, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, evicted = entries.popitem(last=False)
+            self._bytes -= evicted.size
 
     def fresh(self, key: Key, collection: str, ttl_s: float) -> Cached | None:
         """An entry within its TTL and written after the collection's last write, if any."""
-        entry = self._entries.get(key)
+        entry = self._used(key)
         if entry is None or entry.generation != self.generation(collection) or entry.age(time.monotonic()) > ttl_s:
             self.misses += 1
             return None
@@ -88,13 +97,19 @@ class ResultCache:
 
     def stale_if_error(self, key: Key, ttl_s: float, stale_s: float) -> Cached | None:
         """An entry still inside its stale-if-error window, to serve when no live source could."""
-        entry = self._entries.get(key)
+        entry = self._used(key)
         if entry is None or entry.age(time.monotonic()) > ttl_s + stale_s:
             return None
         self.hits_stale += 1
         return entry
 
+    def _used(self, key: Key) -> Cached | None:
+        """The entry for `key`, now the most recently used."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
     def stats(self) -> dict[str, int]:
-        entries = self._entries
-        return {"entries": len(entries), "bytes": int(entries.currsize), "max_bytes": int(entries.maxsize),
+        return {"entries": len(self._entries), "bytes": self._bytes, "max_bytes": self.max_bytes,
                 "hits_fresh": self.hits_fresh, "hits_stale": self.hits_stale, "misses": self.misses}
