@@ -4,7 +4,8 @@ Why: measured on this project's machine, aiohttp's server costs 89-110 µs of CP
 concurrency 1 (its low-level `web.Server` alone 89 µs); a proxy built on it cannot stay under
 the gateway's 150 µs budget before doing any routing. This protocol parses the plain requests
 applications send (a request line, a few headers, a Content-Length body) and answers them
-itself, with one task per request and one write per response.
+itself, with one write per response: reads the API can start at once (`Api.handle_now`) are answered
+from their upstream's callback, anything else from a task of its own.
 
 Robustness is borrowed, not re-implemented: the moment a connection sends anything this parser
 does not fully understand (a malformed or HTTP/1.0 request line, a head over 8 KiB, chunked
