@@ -123,9 +123,11 @@ def _float(value: str | None) -> float | None:
 
 def _error_text(body: bytes) -> str:
     try:
-        return str(orjson.loads(body)["status"]["error"])[:300]
+        text = str(orjson.loads(body)["status"]["error"])
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return body[:300].decode(errors="replace")
+        text = body.decode(errors="replace")
+    # A 503 names every source tried, in chain order: the last ones (lexical, cache) often decide.
+    return text if len(text) <= 400 else f"{text[:150]} ... {text[-240:]}"
 
 
 class LoadGenerator:
