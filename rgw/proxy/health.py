@@ -240,14 +240,16 @@ class HealthBook:
                   if (state := h.collections.get(collection)) is not None and state.points_count is not None}
         for name, count in counts.items():
             best = max(((n, r) for r, n in counts.items() if r != name), default=None)
-            short = best is not None and count < SHORT_SHARE * best[0] and best[0] - count >= SHORT_MIN_GAP
+            short_of = None
+            if best is not None and count < SHORT_SHARE * best[0] and best[0] - count >= SHORT_MIN_GAP:
+                short_of = best
             state = self.regions[name].collections[collection]
-            if short and best is not None and state.short_of is None:
+            if short_of is not None and state.short_of is None:
                 log.warning("region %s: %s holds %d points, %s holds %d: not served as a whole answer",
-                            name, collection, count, best[1], best[0])
-            elif not short and state.short_of is not None:
+                            name, collection, count, short_of[1], short_of[0])
+            elif short_of is None and state.short_of is not None:
                 log.info("region %s: %s holds %d points again: served", name, collection, count)
-            state.short_of = best if short else None
+            state.short_of = short_of
 
 
 class HealthChecker:

@@ -259,9 +259,12 @@ class Race:
         self._pending.append(_Try(client, exchange, time.monotonic(), now + per_try, per_try))
         return now + router.hedge_delay(client)
 
+    def _can_hedge(self) -> bool:
+        return self._router._routing.hedging and self._launched < self._plan.fresh  # hedge only to fresh regions
+
     def _arm(self) -> None:
         wake_at = min(self._deadline, min(a.expires for a in self._pending))
-        if self._router._routing.hedging and self._launched < self._plan.fresh:
+        if self._can_hedge():
             wake_at = min(wake_at, self._hedge_at)
         self._timer = self._loop.call_at(wake_at, self._event)
 
@@ -329,8 +332,8 @@ class Race:
             if self._launched == len(self._plan.regions):
                 return self._exhausted()
             self._hedge_at = self._launch(now)  # the previous one failed: on to the next
-        elif self._router._routing.hedging and self._launched < self._plan.fresh and now >= self._hedge_at:
-            self._hedge_at = self._launch(now)  # hedge only to fresh regions
+        elif self._can_hedge() and now >= self._hedge_at:
+            self._hedge_at = self._launch(now)
         return None
 
     def _exhausted(self) -> Answer:
