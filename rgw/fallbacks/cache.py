@@ -50,12 +50,13 @@ def request_key(collection: str, method: str, path: str, body: bytes | None) -> 
 class ResultCache:
     """An LRU bounded in bytes: answer body + key body + ENTRY_OVERHEAD per entry.
 
-    An OrderedDict kept oldest first, in this compiled module (setup.py): storing every answer
-    is on the read path, and cachetools' LRUCache, pure Python, was a fifth of its compiled cost.
+    An OrderedDict kept oldest first, in this compiled module (setup.py): storing every answer is
+    on the read path, where cachetools' pure-Python LRUCache insert was the largest item left once
+    the rest was compiled (replacing it saved 9k of 166k instructions per query).
     """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
+        self._max_bytes = max_bytes
         self._entries: OrderedDict[Key, Cached] = OrderedDict()
         self._bytes = 0
         self._generations: dict[str, int] = {}
@@ -73,7 +74,7 @@ class ResultCache:
     def store(self, key: Key, collection: str, body: bytes, content_type: str, coverage: float,
               source: str) -> None:
         size = len(body) + len(key[3]) + ENTRY_OVERHEAD
-        if size > self.max_bytes:
+        if size > self._max_bytes:
             return
         entries = self._entries
         replaced = entries.pop(key, None)
@@ -82,7 +83,7 @@ class ResultCache:
         entries[key] = Cached(body, content_type, time.monotonic(), self._generations.get(collection, 0),
                               coverage, source, size)
         self._bytes += size
-        while self._bytes > self.max_bytes:
+        while self._bytes > self._max_bytes:
             _, evicted = entries.popitem(last=False)
             self._bytes -= evicted.size
 
@@ -111,5 +112,5 @@ class ResultCache:
         return entry
 
     def stats(self) -> dict[str, int]:
-        return {"entries": len(self._entries), "bytes": self._bytes, "max_bytes": self.max_bytes,
+        return {"entries": len(self._entries), "bytes": self._bytes, "max_bytes": self._max_bytes,
                 "hits_fresh": self.hits_fresh, "hits_stale": self.hits_stale, "misses": self.misses}
