@@ -11,6 +11,7 @@ from setuptools import setup
 
 COMPILED = [
     "rgw/fallbacks/cache.py",
+    "rgw/journal/replication.py",
     "rgw/proxy/api.py",
     "rgw/proxy/chain.py",
     "rgw/proxy/freshness.py",

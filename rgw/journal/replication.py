@@ -43,11 +43,12 @@ class Replication:
         await asyncio.gather(*(a.stop() for a in self.appliers.values()))
 
     def applied(self, region: str, collection: str | None = None) -> int:
-        if collection is not None:
+        applier = self.appliers[region]
+        if collection is not None and applier.held:  # some collection is held (a backup or restore)
             held_at = self.holds.position(region, collection)
             if held_at is not None:
                 return held_at
-        return self.appliers[region].applied
+        return applier.state.applied
 
     def required(self, collection: str | None) -> int:
         """The LSN a region must have applied to answer reads of `collection` as fresh."""
@@ -60,7 +61,10 @@ class Replication:
             self._visible[collection] = lsn
 
     def staleness_s(self, region: str) -> float:
-        return self.appliers[region].lag_seconds()
+        applier = self.appliers[region]
+        if applier.state.applied >= self.journal.head:
+            return 0.0  # caught up: asked on every read, and the usual answer
+        return applier.lag_seconds()
 
     async def wait_applied(self, regions: list[str], lsn: int, timeout: float) -> list[str]:
         """Wait (up to timeout) for `regions` to apply `lsn`; returns those that did."""

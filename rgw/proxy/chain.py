@@ -18,6 +18,7 @@ import orjson
 
 from rgw.fallbacks.cache import Key, ResultCache, request_key
 from rgw.fallbacks.lexical import LexicalDeclined
+from rgw.proxy.config import Policy
 from rgw.proxy.health import HealthBook
 from rgw.proxy.http1 import Response
 from rgw.proxy.operator import Operator
@@ -56,7 +57,6 @@ class LexicalSource(Protocol):
         ...
 
 
-@functools.lru_cache(maxsize=256)
 def _segments(chain: tuple[str, ...]) -> tuple[str | tuple[str, ...], ...]:
     """("primary", "secondary", "cache") -> [("primary", "secondary"), "cache"]."""
     out: list[str | tuple[str, ...]] = []
@@ -70,15 +70,9 @@ def _segments(chain: tuple[str, ...]) -> tuple[str | tuple[str, ...], ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=256)
 def _preferred(chain: tuple[str, ...]) -> str | None:
     """The first region of a chain: its answer is mode normal."""
     return next((s for s in chain if s not in DEGRADED_SOURCES), None)
-
-
-@functools.lru_cache(maxsize=256)
-def _allowed(regions: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(regions)
 
 
 def _after(earlier: list[Attempt], answer: Answer) -> Answer:
@@ -93,14 +87,31 @@ def _ok(body: bytes, region: str, mode: str, attempts: list[Attempt], coverage: 
     return Answer(region, Response(200, JSON, body), mode, tuple(attempts), staleness_s=staleness, coverage=coverage)
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """A collection's sources as its policy and the operator's settings make them.
+
+    Kept per collection until the operator changes something (Operator.generation): reads do not
+    re-derive the same chain from the same settings every time.
+    """
+
+    generation: int
+    policy: Policy
+    segments: tuple[str | tuple[str, ...], ...]
+    preferred: str | None  # the policy's first region: its answer is mode normal
+    forced: str | None  # the source an operator forced, if any
+    caches: bool  # the chain (or the forced mode) holds the cache
+
+
+MAX_ROUTES = 1024  # collections whose route is kept; clients may name any number of collections
+
+
 @dataclass(slots=True)
 class _Way:
     """How one read goes along its collection's chain."""
 
-    segments: tuple[str | tuple[str, ...], ...]
-    preferred: str | None  # the policy's first region: its answer is mode normal
-    cache_key: Key | None  # set when the chain (or a forced mode) holds the cache and this is a point read
-    forced: str | None  # the source an operator forced, if any
+    route: _Route
+    cache_key: Key | None  # set when the route holds the cache and this is a point read
 
 
 class ChainRouter:
@@ -112,6 +123,7 @@ class ChainRouter:
         self._cache = cache
         self._book = book
         self._lexical = lexical
+        self._routes: dict[str, _Route] = {}
 
     async def read(self, request: ReadRequest) -> Answer:
         collection = request.collection
@@ -129,11 +141,12 @@ class ChainRouter:
         if collection is None or request.vectorless:
             return False
         way = self._way(request, collection)
-        first = way.segments[0]
-        if way.forced or not isinstance(first, tuple) or self._refused(collection, first):
+        route = way.route
+        first = route.segments[0]
+        if route.forced or not isinstance(first, tuple) or self._refused(route, collection, first):
             return False
         race = self._regions.begin(request.method, request.path, request.body, collection, request.min_lsn,
-                                   _allowed(first), way.preferred)
+                                   first, route.preferred)
         if race is None:
             return False
         race.start(functools.partial(self._first_ended, request, way, done))
@@ -144,7 +157,7 @@ class ChainRouter:
         if answer is not None:
             self._answered(way, answer)
             done(answer, None)
-        elif isinstance(error, NoSourceAvailable) and len(way.segments) > 1:
+        elif isinstance(error, NoSourceAvailable) and len(way.route.segments) > 1:
             task = asyncio.get_running_loop().create_task(self._rest(request, way, error.attempts, done))
             self._continuing.add(task)  # the loop keeps only weak references to tasks
             task.add_done_callback(self._continuing.discard)
@@ -161,14 +174,26 @@ class ChainRouter:
             done(answer, None)
 
     def _way(self, request: ReadRequest, collection: str) -> _Way:
-        forced = self._operator.forced(collection)
-        policy_chain = self._operator.chain(collection)
-        chain = (forced,) if forced else policy_chain
+        route = self._routes.get(collection)
+        if route is None or route.generation != self._operator.generation:
+            route = self._route(collection)
         cache_key = None
-        if "cache" in chain and "/points" in request.path:
+        if route.caches and "/points" in request.path:
             cache_key = request_key(collection, request.method, request.path, request.body)
+        return _Way(route, cache_key)
+
+    def _route(self, collection: str) -> _Route:
+        operator = self._operator
+        forced = operator.forced(collection)
+        policy_chain = operator.chain(collection)
+        chain = (forced,) if forced else policy_chain
         # "normal" means the policy's preferred region answered; a forced region is a deviation.
-        return _Way(_segments(chain), _preferred(policy_chain), cache_key, forced)
+        route = _Route(operator.generation, operator.policy(collection), _segments(chain), _preferred(policy_chain),
+                       forced, "cache" in chain)
+        if len(self._routes) >= MAX_ROUTES:
+            self._routes.clear()
+        self._routes[collection] = route
+        return route
 
     def _answered(self, way: _Way, answer: Answer) -> None:
         """A region answered: keep a successful answer for the cache source."""
@@ -179,12 +204,13 @@ class ChainRouter:
     async def _follow(self, request: ReadRequest, way: _Way, start: int, attempts: list[Attempt]) -> Answer:
         """Try the way's sources from segment `start` on, after `attempts` failed before it."""
         collection = request.collection or ""
-        asked_a_region = any(isinstance(segment, tuple) for segment in way.segments[:start])
-        for segment in way.segments[start:]:
+        route = way.route
+        asked_a_region = any(isinstance(segment, tuple) for segment in route.segments[:start])
+        for segment in route.segments[start:]:
             try:
                 if isinstance(segment, tuple):
                     asked_a_region = True
-                    answer = await self._from_regions(request, segment, way.preferred)
+                    answer = await self._from_regions(request, route, segment)
                     self._answered(way, answer)
                 elif segment == "partial":
                     answer = await self._from_partial(request)
@@ -196,14 +222,14 @@ class ChainRouter:
                 attempts.extend(exc.attempts)
                 continue
             return _after(attempts, answer)
-        if way.forced:
-            attempts.append(Attempt("mode", f"{collection} is forced to {way.forced} by an operator"))
+        if route.forced:
+            attempts.append(Attempt("mode", f"{collection} is forced to {route.forced} by an operator"))
         raise NoSourceAvailable(attempts)
 
-    def _refused(self, collection: str, regions: tuple[str, ...]) -> list[Attempt]:
+    def _refused(self, route: _Route, collection: str, regions: tuple[str, ...]) -> list[Attempt]:
         """The regions of a segment that must not serve this collection now, and why."""
         restoring = self._operator.restoring(collection)
-        max_staleness = self._operator.policy(collection).max_staleness_s
+        max_staleness = route.policy.max_staleness_s
         refused: list[Attempt] = []
         for region in regions:
             if self._operator.drained(region):
@@ -214,15 +240,15 @@ class ChainRouter:
                 refused.append(Attempt(region, f"{lag:.1f}s behind the journal (max_staleness_s {max_staleness})"))
         return refused
 
-    async def _from_regions(self, request: ReadRequest, regions: tuple[str, ...], preferred: str | None) -> Answer:
+    async def _from_regions(self, request: ReadRequest, route: _Route, regions: tuple[str, ...]) -> Answer:
         if request.vectorless:
             raise NoSourceAvailable([Attempt(r, "no vector in the search: regions need one") for r in regions])
-        refused = self._refused(request.collection or "", regions)
-        allowed = _allowed(regions) if not refused else _allowed(regions) - {a.region for a in refused}
+        refused = self._refused(route, request.collection or "", regions)
+        allowed = regions if not refused else tuple(r for r in regions if r not in {a.region for a in refused})
         if not allowed:
             raise NoSourceAvailable(refused)
         answer = await self._regions.read(request.method, request.path, request.body, request.collection,
-                                          request.min_lsn, allowed=allowed, preferred=preferred)
+                                          request.min_lsn, allowed=allowed, preferred=route.preferred)
         return _after(refused, answer)
 
     async def _from_partial(self, request: ReadRequest) -> Answer:
@@ -251,7 +277,7 @@ class ChainRouter:
         for coverage, region in sorted(candidates, reverse=True):
             try:
                 answer = await self._regions.read(request.method, request.path, request.body, collection,
-                                                  allowed=frozenset({region}), preferred=region, wait_fresh=False)
+                                                  allowed=(region,), preferred=region, wait_fresh=False)
             except NoSourceAvailable as exc:
                 attempts.extend(Attempt(f"partial:{a.region}", a.outcome) for a in exc.attempts)
                 continue

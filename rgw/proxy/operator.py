@@ -54,6 +54,7 @@ class Operator:
         # Effective policies of overridden collections, validated once per change, not per read.
         self._overridden: dict[str, Policy] = {}
         self._resolve_overrides()
+        self.generation = 0  # bumped by every change: what readers derived from the settings is out of date
 
     # -- reading ---------------------------------------------------------------------------
     def policy(self, collection: str) -> Policy:
@@ -138,6 +139,7 @@ class Operator:
     def _changed(self, what: str, by: str) -> None:
         log.warning("operator: %s (by %s)", what, by)
         self._resolve_overrides()
+        self.generation += 1
         self._save()
 
     def _save(self) -> None:

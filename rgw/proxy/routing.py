@@ -22,7 +22,7 @@ log = logging.getLogger("rgw.routing")
 TIMER_SLACK = 0.001
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every query, and a frozen __init__ costs 4x
 class Attempt:
     region: str
     outcome: str  # "ok", "HTTP 503: ...", "timeout: ...", "connect: ...", "collection missing", "skipped: ..."
@@ -80,6 +80,7 @@ class ReadRouter:
     def __init__(self, clients: list[RegionClient], book: HealthBook, routing: Routing,
                  freshness: Freshness) -> None:
         self._clients = clients
+        self._by_name = {c.name: c for c in clients}
         self._preferred = clients[0].name
         self._book = book
         self._routing = routing
@@ -88,7 +89,7 @@ class ReadRouter:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def order_fresh(self, collection: str | None, min_lsn: int,
-                          allowed: frozenset[str] | None = None) -> Plan:
+                          allowed: tuple[str, ...] | None = None) -> Plan:
         """`order`, but when no serving region has caught up yet, first wait briefly for one to.
 
         Read-your-writes should not degrade to a stale answer because the read raced the
@@ -101,8 +102,9 @@ class ReadRouter:
                 plan = self.order(collection, min_lsn, allowed)
         return plan
 
-    def order(self, collection: str | None, min_lsn: int = 0, allowed: frozenset[str] | None = None) -> Plan:
-        """Regions to try: fresh ones first, then serving regions that lag, then the rest.
+    def order(self, collection: str | None, min_lsn: int = 0, allowed: tuple[str, ...] | None = None) -> Plan:
+        """Regions to try: fresh ones first, then serving regions that lag, then the rest; within each, in
+        the order of `allowed` (a policy chain's regions), else of the configuration.
 
         Fresh means caught up to what reads of this collection require. Like Envoy's panic mode,
         when no region looks usable they are all still tried in order, so a stale belief never
@@ -110,7 +112,7 @@ class ReadRouter:
         """
         now = time.monotonic()
         required = max(min_lsn, self._freshness.required(collection))
-        candidates = self._clients if allowed is None else [c for c in self._clients if c.name in allowed]
+        candidates = self._clients if allowed is None else [self._by_name[name] for name in allowed]
         serving = [c for c in candidates if self._book.regions[c.name].serves(collection, now)]
         fresh = [c for c in serving if self._freshness.applied(c.name, collection) >= required]
         if len(fresh) == len(candidates):  # all usable and caught up: the usual case, no more lists
@@ -133,9 +135,10 @@ class ReadRouter:
         return min(max(derived_ms, routing.hedge_min_delay_ms), routing.hedge_max_delay_ms) / 1000
 
     async def read(self, method: str, path: str, body: bytes | None, collection: str | None,
-                   min_lsn: int = 0, allowed: frozenset[str] | None = None, preferred: str | None = None,
+                   min_lsn: int = 0, allowed: tuple[str, ...] | None = None, preferred: str | None = None,
                    wait_fresh: bool = True) -> Answer:
-        """Answer from the best of `allowed` regions (all by default); `preferred` answering is mode normal.
+        """Answer from the best of `allowed` regions (all by default), in their order; `preferred` answering is
+        mode normal.
 
         `wait_fresh=False` skips waiting for a lagging region to catch up (a restoring region).
         """
@@ -144,11 +147,11 @@ class ReadRouter:
         plan = await self.order_fresh(collection, min_lsn, allowed) if wait_fresh else self.order(
             collection, min_lsn, allowed)
         if not plan.regions:
-            raise NoSourceAvailable([Attempt(",".join(sorted(allowed or ())) or "regions", "none allowed")])
+            raise NoSourceAvailable([Attempt(",".join(allowed or ()) or "regions", "none allowed")])
         return await self._race(plan, method, path, body, collection, preferred).run()
 
     def begin(self, method: str, path: str, body: bytes | None, collection: str, min_lsn: int,
-              allowed: frozenset[str], preferred: str | None) -> Race | None:
+              allowed: tuple[str, ...], preferred: str | None) -> Race | None:
         """`read` without a task: a race ready to start, or None when `read` must serve it (it would wait
         for a lagging region first, or has no region to try)."""
         self._book.watch(collection)

@@ -212,3 +212,20 @@ async def test_policy_overrides_apply_at_once_and_bad_ones_change_nothing(gatewa
             assert resp.status == 200
         described = await effective(session)
         assert described["override"] is None and described["chain"][-1] == "lexical"
+
+
+async def test_a_policy_override_reroutes_the_very_next_read(gateway: Topology) -> None:
+    vectors = seed_collection(gateway.gateway_url, COLLECTION)
+    url = f"{gateway.gateway_url}/gateway/admin/policies/{COLLECTION}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as session:
+        _, _, headers = await query(session, gateway, COLLECTION, vectors[0])
+        assert (headers["X-Gateway-Source"], headers["X-Gateway-Mode"]) == ("primary", "normal")
+        async with session.put(url, json={"chain": ["secondary", "primary"]}, headers=auth) as resp:
+            assert resp.status == 200
+        _, _, headers = await query(session, gateway, COLLECTION, vectors[0])
+        assert (headers["X-Gateway-Source"], headers["X-Gateway-Mode"]) == ("secondary", "normal")
+        async with session.put(url, json={"reset": True}, headers=auth) as resp:
+            assert resp.status == 200
+        _, _, headers = await query(session, gateway, COLLECTION, vectors[0])
+        assert (headers["X-Gateway-Source"], headers["X-Gateway-Mode"]) == ("primary", "normal")
