@@ -1,4 +1,9 @@
-"""Which of this installation's modules run compiled (setup.py builds the read path with mypyc)."""
+"""Which of this installation's modules run compiled (setup.py builds the read path with mypyc).
+
+Compiled modules' data classes built on every query write their `__init__` out
+(`@dataclass(init=False)`): mypyc compiles a written `__init__`, while the one `dataclasses`
+generates runs interpreted, about 6x slower (35 against 215 ns measured for three fields).
+"""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ DEFAULT_MAX_BYTES = 256 << 20
 ENTRY_OVERHEAD = 128  # bytes counted per entry beyond its body and its key's body
 
 
-@dataclass(slots=True)  # not frozen: built on every answered query, and a frozen __init__ costs 4x
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
 class Cached:
     body: bytes
     content_type: str
@@ -26,6 +26,11 @@ class Cached:
     coverage: float
     source: str  # what answered originally, e.g. "primary"
     size: int  # bytes counted against the cache's bound
+
+    def __init__(self, body: bytes, content_type: str, stored_at: float, generation: int, coverage: float,
+                 source: str, size: int) -> None:
+        self.body, self.content_type, self.stored_at, self.generation = body, content_type, stored_at, generation
+        self.coverage, self.source, self.size = coverage, source, size
 
     def age(self, now: float) -> float:
         return now - self.stored_at

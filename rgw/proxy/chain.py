@@ -28,15 +28,20 @@ DEGRADED_SOURCES = ("partial", "cache", "lexical")
 JSON = "application/json"
 
 
-@dataclass(slots=True)  # not frozen: built on every query, and a frozen __init__ costs 4x
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
 class ReadRequest:
     method: str
     path: str  # raw path with query string, forwarded as is
     body: bytes | None
     collection: str | None
-    min_lsn: int = 0
-    text: str | None = None  # query text, for the lexical source
-    vectorless: bool = False  # a text-only search: no vector store can answer it
+    min_lsn: int
+    text: str | None  # query text, for the lexical source
+    vectorless: bool  # a text-only search: no vector store can answer it
+
+    def __init__(self, method: str, path: str, body: bytes | None, collection: str | None, min_lsn: int = 0,
+                 text: str | None = None, vectorless: bool = False) -> None:
+        self.method, self.path, self.body, self.collection = method, path, body, collection
+        self.min_lsn, self.text, self.vectorless = min_lsn, text, vectorless
 
     @property
     def endpoint(self) -> str:
@@ -106,12 +111,15 @@ class _Route:
 MAX_ROUTES = 1024  # collections whose route is kept; clients may name any number of collections
 
 
-@dataclass(slots=True)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
 class _Way:
     """How one read goes along its collection's chain."""
 
     route: _Route
     cache_key: Key | None  # set when the route holds the cache and this is a point read
+
+    def __init__(self, route: _Route, cache_key: Key | None) -> None:
+        self.route, self.cache_key = route, cache_key
 
 
 class ChainRouter:

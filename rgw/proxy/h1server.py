@@ -52,25 +52,33 @@ MAX_REMEMBERED_HEADS = 256  # distinct header blocks kept parsed (clients' block
 REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
-@dataclass(slots=True)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
 class Request:
     method: str
     target: str  # path and query, as sent
     headers: dict[str, str]  # lower-case names; shared between requests (see parse_head): read only
     body: bytes | None  # None when the request had no body
     route: Any  # what Api.route said about it
-    close: bool = False  # the client sent Connection: close
+    close: bool  # the client sent Connection: close
+
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes | None, route: Any,
+                 close: bool = False) -> None:
+        self.method, self.target, self.headers, self.body, self.route, self.close = (
+            method, target, headers, body, route, close)
 
 
 Fields = tuple[tuple[str, str], ...]  # response header (name, value) pairs; hashable, so renderings are kept
 
 
-@dataclass(slots=True)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
 class Reply:
     status: int
     body: bytes
-    content_type: str = "application/json"
-    headers: Fields = ()
+    content_type: str
+    headers: Fields
+
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json", headers: Fields = ()) -> None:
+        self.status, self.body, self.content_type, self.headers = status, body, content_type, headers
 
 
 class Api(Protocol):

@@ -22,24 +22,32 @@ log = logging.getLogger("rgw.routing")
 TIMER_SLACK = 0.001
 
 
-@dataclass(slots=True)  # not frozen: built on every query, and a frozen __init__ costs 4x
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
 class Attempt:
     region: str
     outcome: str  # "ok", "HTTP 503: ...", "timeout: ...", "connect: ...", "collection missing", "skipped: ..."
+
+    def __init__(self, region: str, outcome: str) -> None:
+        self.region, self.outcome = region, outcome
 
     def __str__(self) -> str:
         return f"{self.region}: {self.outcome}"
 
 
-@dataclass(slots=True)  # not frozen: built on every query, and a frozen __init__ costs 4x
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
 class Answer:
     region: str
     reply: Response
     mode: str  # "normal" when the first configured region answered, "failover" otherwise
     attempts: tuple[Attempt, ...]
-    headers: dict[str, str] | None = None  # extra response headers (e.g. the write's LSN)
-    staleness_s: float = 0.0  # how far the answering source trails the journal head
-    coverage: float = 1.0  # fraction of the collection's points the answer was computed over
+    headers: dict[str, str] | None  # extra response headers (e.g. the write's LSN)
+    staleness_s: float  # how far the answering source trails the journal head
+    coverage: float  # fraction of the collection's points the answer was computed over
+
+    def __init__(self, region: str, reply: Response, mode: str, attempts: tuple[Attempt, ...],
+                 headers: dict[str, str] | None = None, staleness_s: float = 0.0, coverage: float = 1.0) -> None:
+        self.region, self.reply, self.mode, self.attempts = region, reply, mode, attempts
+        self.headers, self.staleness_s, self.coverage = headers, staleness_s, coverage
 
 
 class NoSourceAvailable(Exception):
@@ -64,7 +72,7 @@ def failure_reason(reply: Response) -> str | None:
     return None
 
 
-@dataclass(slots=True)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
 class Plan:
     """The regions a read will try, in order: the first `fresh` are caught up, the first `serving` usable."""
 
@@ -72,6 +80,9 @@ class Plan:
     fresh: int
     serving: int
     required: int  # the LSN a region must have applied to count as fresh
+
+    def __init__(self, regions: list[RegionClient], fresh: int, serving: int, required: int) -> None:
+        self.regions, self.fresh, self.serving, self.required = regions, fresh, serving, required
 
 
 class ReadRouter:
