@@ -99,6 +99,18 @@ async def open_to(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
     (b"GET /fast HTTP/1.1\r\nHost: x\r\nX-A: \x00", False),
     (b"GET /fast HTTP/1.1\r\nHost: x\r\nBad Name: 1", False),
     (b"GET /fast HTTP/1.1\r\nHost: x" + b"\r\nX-N: 1" * 129, False),
+    # Request smuggling: Content-Length twice, in any case, whatever lies between, is aiohttp's to refuse.
+    (b"GET /fast HTTP/1.1\r\nContent-Length: 1\r\nHost: x\r\ncontent-LENGTH: 1", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nX-A: b\r\nContent-Length: 2", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 1 2", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Length: +1", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Length: ", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Length: \xb9", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nContent-Length : 1", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\nX-A: 1\nContent-Length: 2", False),
+    (b"GET /fast HTTP/1.1\r\nHost: x\r\ntransfer-ENCODING: chunked", False),
+    (b"GET /fast\xe9 HTTP/1.1\r\nHost: x", False),
+    (b"GET /fast HTTP/1.1 \r\nHost: x", False),
 ])
 def test_only_plain_heads_are_parsed_here(head: bytes, plain: bool) -> None:
     assert (parse_head(head) is not None) == plain
@@ -109,6 +121,35 @@ def test_a_plain_head_gives_its_fields_first_time_and_when_remembered() -> None:
     assert parse_head(head) == ("POST", "/fast?x=1", {"host": "h", "x-tag": "a b"}, 12, False)
     # The same header lines but for Content-Length's value: parsed once, remembered.
     assert parse_head(head.replace(b": 12", b": 7")) == ("POST", "/fast?x=1", {"host": "h", "x-tag": "a b"}, 7, False)
+
+
+@pytest.mark.parametrize(("head", "parsed"), [
+    # Names in any case, whitespace around values, Content-Length anywhere: found where a line starts only.
+    (b"PUT /fast HTTP/1.1\r\ncontent-LENGTH: \t12 \t\r\nhOsT:  h\r\nX-Tag:\ta b ",
+     ("PUT", "/fast", {"host": "h", "x-tag": "a b"}, 12, False)),
+    (b"POST /fast HTTP/1.1\r\nHost: h\r\nX-Note: content-length: 99\r\nX-Content-Length: 98\r\nContent-Length: 3",
+     ("POST", "/fast", {"host": "h", "x-note": "content-length: 99", "x-content-length": "98"}, 3, False)),
+    (b"POST /fast HTTP/1.1\r\nHost: h\r\nX-Note: content-length: 99",
+     ("POST", "/fast", {"host": "h", "x-note": "content-length: 99"}, 0, False)),
+    # The first of repeated (not singleton) headers; Connection: close in any case, among others.
+    (b"DELETE /fast/1 HTTP/1.1\r\nHost: h\r\nX-Tag: 1\r\nx-tag: 2\r\nConnection: Keep-Alive, CLOSE",
+     ("DELETE", "/fast/1", {"host": "h", "x-tag": "1", "connection": "Keep-Alive, CLOSE"}, 0, True)),
+    # Values are decoded as aiohttp decodes them: UTF-8, undecodable bytes kept as surrogates.
+    (b"GET /fast HTTP/1.1\r\nHost: h\r\nX-Name: caf\xc3\xa9\r\nX-Raw: \xff",
+     ("GET", "/fast", {"host": "h", "x-name": "caf\u00e9", "x-raw": "\udcff"}, 0, False)),
+])
+def test_a_plain_head_is_parsed_as_aiohttp_would(head: bytes, parsed: tuple) -> None:
+    assert parse_head(head) == parsed
+    assert parse_head(head) == parsed  # and when remembered
+
+
+def test_heads_remembered_differ_by_more_than_their_content_length() -> None:
+    head = b"POST /fast HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nX-Tag: a"
+    assert parse_head(head) == ("POST", "/fast", {"host": "h", "x-tag": "a"}, 12, False)
+    assert parse_head(head.replace(b"12", b"3")) == ("POST", "/fast", {"host": "h", "x-tag": "a"}, 3, False)
+    assert parse_head(head.replace(b"Tag: a", b"Tag: b")) == ("POST", "/fast", {"host": "h", "x-tag": "b"}, 12, False)
+    assert parse_head(head.replace(b"Tag: a", b"Tag: a\r\nContent-Length: 3")) is None
+    assert parse_head(head.replace(b": 12", b": 1\xb2")) is None
 
 
 async def test_pipelined_requests_answer_in_order_then_hand_over(served) -> None:
