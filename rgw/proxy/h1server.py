@@ -29,7 +29,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
+
+from rgw.proxy.http1 import parse_digits
 
 log = logging.getLogger("rgw.h1server")
 
@@ -39,9 +41,11 @@ BODY_TIMEOUT_S = 60.0
 KEEPALIVE_TIMEOUT_S = 75.0  # aiohttp's run_app default
 SWEEP_INTERVAL_S = 1.0
 BACKLOG_BYTES = 1 << 20  # pipelined bytes buffered while a request is in flight before reading pauses
-_REQUEST_LINE = re.compile(rb"(GET|POST|PUT|PATCH|DELETE) (/[!-~]*) HTTP/1\.1")
+# Heads are matched as latin-1 text (see parse_head). Final: mypyc keeps these in C statics rather
+# than looking them up in the module's dict on every request.
+_REQUEST_LINE: Final = re.compile(r"(GET|POST|PUT|PATCH|DELETE) (/[!-~]*) HTTP/1\.1")
 # Header lines as RFC 9110 spells them: a token, a colon, a value of visible bytes, spaces and tabs.
-_HEADER_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
+_HEADER_BLOCK: Final = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
 # Request headers that change how a request is framed, decoded or answered: aiohttp handles those.
 HAND_OVER_HEADERS = frozenset({"transfer-encoding", "expect", "upgrade", "content-encoding"})
 # What aiohttp's parser refuses to see twice (RFC 9110 singletons), and how many headers it takes.
@@ -112,26 +116,29 @@ def parse_head(head: bytes) -> tuple[str, str, dict[str, str], int, bool] | None
     `headers` (lower-case names, the first of repeated ones; Content-Length left out) may be
     shared between requests: read it, never change it.
     """
-    line_end = head.find(b"\r\n")
+    # Read as latin-1, one character per byte: compiled by mypyc, str's find, lower and strip are
+    # direct C calls, while each bytes method is a generic call of ~1k instructions.
+    text = head.decode("latin-1")
+    line_end = text.find("\r\n")
     if line_end < 0:
         return None  # no Host header: HTTP/1.1 requires it, aiohttp refuses the request
-    line = _REQUEST_LINE.fullmatch(head[:line_end])
+    line = _REQUEST_LINE.fullmatch(text, 0, line_end)
     if line is None:
         return None
-    block = head[line_end + 2:] + b"\r\n"
+    block = text[line_end + 2:] + "\r\n"
     # A client sends the same header lines on every request but for Content-Length's value: the
-    # lines without that value are parsed once and remembered.
+    # lines without that value are parsed once and remembered. (Lower-casing latin-1 text keeps
+    # every character where it was, so positions in `lower` are positions in `block`.)
     lower = block.lower()
-    at = 0 if lower.startswith(b"content-length:") else lower.find(b"\ncontent-length:")
+    at = 0 if lower.startswith("content-length:") else lower.find("\ncontent-length:")
     length = 0
     if at >= 0:
         at += at > 0  # past the newline
-        value_at = at + len(b"content-length:")
-        value_end = lower.index(b"\r\n", value_at)
-        text = lower[value_at:value_end].strip(b" \t")
-        if not text.isdigit():
+        value_at = at + len("content-length:")
+        value_end = lower.find("\r\n", value_at)  # found: the block ends with one
+        length = parse_digits(lower[value_at:value_end].strip(" \t"))
+        if length < 0:
             return None
-        length = int(text)
         block = block[:value_at] + block[value_end:]
     if block in _FIELDS:
         fields = _FIELDS[block]
@@ -141,14 +148,15 @@ def parse_head(head: bytes) -> tuple[str, str, dict[str, str], int, bool] | None
         fields = _FIELDS[block] = _parse_fields(block)
     if fields is None:
         return None
-    return line[1].decode("ascii"), line[2].decode("ascii"), fields[0], length, fields[1]
+    return line[1], line[2], fields[0], length, fields[1]
 
 
-def _parse_fields(block: bytes) -> tuple[dict[str, str], bool] | None:
-    """(headers, Connection: close) of plain header lines, each ending in CRLF; None if not plain."""
+def _parse_fields(block: str) -> tuple[dict[str, str], bool] | None:
+    """(headers, Connection: close) of plain header lines (latin-1), each ending in CRLF; None if not plain."""
     if _HEADER_BLOCK.fullmatch(block) is None:
         return None
-    lines = block.decode("utf-8", "surrogateescape").split("\r\n")[:-1]  # decoded as aiohttp does
+    # Decoded as aiohttp decodes them.
+    lines = block.encode("latin-1").decode("utf-8", "surrogateescape").split("\r\n")[:-1]
     if len(lines) > MAX_HEADERS:
         return None
     headers: dict[str, str] = {}
@@ -166,7 +174,7 @@ def _parse_fields(block: bytes) -> tuple[dict[str, str], bool] | None:
     return headers, "close" in headers.get("connection", "").lower()
 
 
-_FIELDS: dict[bytes, tuple[dict[str, str], bool] | None] = {}
+_FIELDS: Final[dict[str, tuple[dict[str, str], bool] | None]] = {}  # header block (latin-1): its parse
 
 
 class H1Server:
