@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from rgw.proxy.h1server import H1Server, Reply, Request, parse_head
+from rgw.proxy import h1server
+from rgw.proxy.h1server import MAX_REMEMBERED_HEADS, H1Server, Reply, Request, parse_head
 from tests.proxy.front_door import closed_by_server, read_response, request
 
 
@@ -114,6 +115,7 @@ async def open_to(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
 ])
 def test_only_plain_heads_are_parsed_here(head: bytes, plain: bool) -> None:
     assert (parse_head(head) is not None) == plain
+    assert (parse_head(head) is not None) == plain  # and when remembered
 
 
 def test_a_plain_head_gives_its_fields_first_time_and_when_remembered() -> None:
@@ -150,6 +152,13 @@ def test_heads_remembered_differ_by_more_than_their_content_length() -> None:
     assert parse_head(head.replace(b"Tag: a", b"Tag: b")) == ("POST", "/fast", {"host": "h", "x-tag": "b"}, 12, False)
     assert parse_head(head.replace(b"Tag: a", b"Tag: a\r\nContent-Length: 3")) is None
     assert parse_head(head.replace(b": 12", b": 1\xb2")) is None
+
+
+def test_what_is_remembered_stays_bounded() -> None:
+    for i in range(2 * MAX_REMEMBERED_HEADS + 1):
+        head = b"GET /fast/%d HTTP/1.1\r\nHost: h\r\nX-Id: %d" % (i, i)
+        assert parse_head(head) == ("GET", f"/fast/{i}", {"host": "h", "x-id": str(i)}, 0, False)
+        assert len(h1server._FIELDS) <= MAX_REMEMBERED_HEADS and len(h1server._LINES) <= MAX_REMEMBERED_HEADS
 
 
 async def test_pipelined_requests_answer_in_order_then_hand_over(served) -> None:
