@@ -35,6 +35,7 @@ class RegionClient:
 
     def __init__(self, region: Region, max_connections: int = 512) -> None:
         self.region = region
+        self.name = region.name  # asked several times per query: a plain attribute, not the config's
         parts = urlsplit(region.url)
         assert parts.hostname is not None and parts.port is not None  # checked when the config loaded
         tls = ssl.create_default_context() if parts.scheme == "https" else None
@@ -43,10 +44,6 @@ class RegionClient:
         if region.api_key:
             headers += f"api-key: {region.api_key}\r\n"
         self._headers = headers.encode()
-
-    @property
-    def name(self) -> str:
-        return self.region.name
 
     async def send(self, method: str, path_qs: str, body: bytes | None, timeout: float) -> Response:
         try:
