@@ -184,14 +184,14 @@ def _field(text: str, lower: str, name: str) -> str | None:
 
 
 def parse_digits(text: str) -> int:
-    """The number `text` spells in ASCII digits only (what bytes.isdigit accepts), or -1.
+    """The number `text` spells in ASCII digits only (what bytes.isdigit accepts), at most 18 of them, or -1.
 
     A loop, not isdigit() and int(): str.isdigit also takes latin-1's ¹, ² and ³, and compiled
     by mypyc, ord(text[i]) costs a few instructions where int() costs ~500 (heads are parsed on
     every query).
     """
-    if not text:
-        return -1
+    if not text or len(text) > 18:
+        return -1  # more digits than any length this side of 2**63: refused, and no big-number arithmetic
     value = 0
     for i in range(len(text)):
         digit = ord(text[i]) - 48  # ord("0")

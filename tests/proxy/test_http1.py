@@ -119,6 +119,7 @@ async def test_a_response_head_is_read_as_sent(region, answer: bytes, close: boo
     (b"HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", "bad content-length b''"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n", r"bad content-length b'\xb2'"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: TWO\xc0\r\n\r\n", r"bad content-length b'two\xc0'"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 19 + b"\r\n\r\n", "bad content-length b'" + "9" * 19 + "'"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: x\r\n\r\nok", None),  # the first counts
 ])
 async def test_what_is_not_http1_is_a_protocol_violation(region, answer: bytes, error: str | None) -> None:
