@@ -14,6 +14,7 @@ COMPILED = [
     "rgw/journal/replication.py",
     "rgw/proxy/api.py",
     "rgw/proxy/chain.py",
+    "rgw/proxy/config.py",
     "rgw/proxy/freshness.py",
     "rgw/proxy/h1server.py",
     "rgw/proxy/health.py",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,10 +124,14 @@ def override_policy(base: Policy, fields_: dict[str, Any], region_names: set[str
     return _policy(fields_, where, base, region_names)
 
 
+DEFAULT_LISTEN = "127.0.0.1:6333"
+DEFAULT_DATA_DIR = Path("var/gateway")
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
-    listen: str = "127.0.0.1:6333"
-    data_dir: Path = Path("var/gateway")
+    listen: str = DEFAULT_LISTEN
+    data_dir: Path = DEFAULT_DATA_DIR
     admin_token: str | None = None  # RGW_ADMIN_TOKEN overrides; no token means the admin API is off
     regions: tuple[Region, ...] = ()
     health: HealthCheck = field(default_factory=HealthCheck)
@@ -171,10 +175,10 @@ def parse_config(raw: dict[str, Any]) -> GatewayConfig:
     _only_keys(raw, "", {"gateway", "regions", "health", "outlier", "routing", "policies"})
     gateway = _table(raw, "gateway")
     _only_keys(gateway, "gateway", {"listen", "data_dir", "admin_token"})
-    listen = _typed(gateway, "gateway", "listen", str, GatewayConfig.listen)
+    listen = _typed(gateway, "gateway", "listen", str, DEFAULT_LISTEN)
     admin_token = _typed(gateway, "gateway", "admin_token", str, None) if "admin_token" in gateway else None
     split_listen(listen)
-    data_dir = Path(_typed(gateway, "gateway", "data_dir", str, str(GatewayConfig.data_dir)))
+    data_dir = Path(_typed(gateway, "gateway", "data_dir", str, str(DEFAULT_DATA_DIR)))
 
     regions = _regions(raw.get("regions"))
     health = _section(raw, "health", HealthCheck)
@@ -253,7 +257,7 @@ def _policy(value: Any, where: str, base: Policy, region_names: set[str]) -> Pol
         else:
             expected = _OPTIONAL_FIELD_TYPES.get(f.name) or type(getattr(base, f.name))
             kwargs[f.name] = _typed(value, where, f.name, expected, None)
-    policy = Policy(**{**base.__dict__, **kwargs})
+    policy = replace(base, **kwargs)
     if policy.tier not in TIERS:
         raise ConfigError(f"{where}.tier: expected one of {TIERS}, got {policy.tier!r}")
     if policy.write_ack not in WRITE_ACKS:
