@@ -15,10 +15,15 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_BYTES = 256 << 20
 ENTRY_OVERHEAD = 128  # bytes counted per entry beyond its body and its key's body
+# Entries are filed by a sample of their request body, and told apart by comparing the whole body
+# (below); a bucket holds at most this many, so bodies made to share a sample cost a bounded scan.
+SAMPLE_BYTES = 64
+MAX_PER_BUCKET = 8
 
 
 @dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
 class Cached:
+    request: bytes  # the request body it answers, compared whole on lookup
     body: bytes
     content_type: str
     stored_at: float  # monotonic
@@ -27,16 +32,17 @@ class Cached:
     source: str  # what answered originally, e.g. "primary"
     size: int  # bytes counted against the cache's bound
 
-    def __init__(self, body: bytes, content_type: str, stored_at: float, generation: int, coverage: float,
-                 source: str, size: int) -> None:
-        self.body, self.content_type, self.stored_at, self.generation = body, content_type, stored_at, generation
-        self.coverage, self.source, self.size = coverage, source, size
+    def __init__(self, request: bytes, body: bytes, content_type: str, stored_at: float, generation: int,
+                 coverage: float, source: str, size: int) -> None:
+        self.request, self.body, self.content_type, self.stored_at = request, body, content_type, stored_at
+        self.generation, self.coverage, self.source, self.size = generation, coverage, source, size
 
     def age(self, now: float) -> float:
         return now - self.stored_at
 
 
 Key = tuple[str, str, str, bytes]  # collection, method, path without query string, body
+_Bucket = tuple[str, str, str, int, bytes, bytes]  # collection, method, path, body length, its first and last bytes
 
 
 def request_key(collection: str, method: str, path: str, body: bytes | None) -> Key:
@@ -45,24 +51,33 @@ def request_key(collection: str, method: str, path: str, body: bytes | None) -> 
     Keyed on bytes, not on re-serialised JSON: parsing every query on the hot path to sort its
     keys cost more than everything else the cache does. The same client sends the same bytes
     for the same question; a differently ordered body is only a miss, never a wrong answer.
-    The key holds the body itself, so a lookup compares exact bytes (no digest can collide) and
-    costs one hash of the body (CPython's, ~1 µs over 4 KB) instead of a blake2b (~6 µs); the
-    body's bytes count against the cache's size like the answer's.
+    The body's bytes count against the cache's size like the answer's.
     """
     return collection, method, path.partition("?")[0], body or b""
+
+
+def _bucket(key: Key) -> _Bucket:
+    body = key[3]
+    return key[0], key[1], key[2], len(body), body[:SAMPLE_BYTES], body[-SAMPLE_BYTES:]
 
 
 class ResultCache:
     """An LRU bounded in bytes: answer body + key body + ENTRY_OVERHEAD per entry.
 
-    An OrderedDict kept oldest first, in this compiled module (setup.py): storing every answer is
-    on the read path, where cachetools' pure-Python LRUCache insert was the largest item left once
-    the rest was compiled (replacing it saved 9k of 166k instructions per query).
+    Every answered read is stored, so storing is on the read path. Hashing a whole 4 KB query body
+    (CPython's SipHash) was an eighth of the gateway's instructions per query; a bucket keyed by the
+    body's length and its first and last SAMPLE_BYTES costs a few hundred. Within a bucket, entries
+    are told apart by comparing whole bodies, so an answer is only ever served for exactly the same
+    bytes; MAX_PER_BUCKET bounds what a client sending bodies that share a sample can make a lookup
+    scan (the dictionary's hash is still CPython's keyed one, so buckets themselves cannot be made
+    to collide). Buckets are kept least recently used first, in an OrderedDict in this compiled
+    module (setup.py).
     """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._max_bytes = max_bytes
-        self._entries: OrderedDict[Key, Cached] = OrderedDict()
+        self._buckets: OrderedDict[_Bucket, list[Cached]] = OrderedDict()
+        self._entries = 0
         self._bytes = 0
         self._generations: dict[str, int] = {}
         self.hits_fresh = 0
@@ -78,19 +93,37 @@ class ResultCache:
 
     def store(self, key: Key, collection: str, body: bytes, content_type: str, coverage: float,
               source: str) -> None:
-        size = len(body) + len(key[3]) + ENTRY_OVERHEAD
+        request = key[3]
+        size = len(body) + len(request) + ENTRY_OVERHEAD
         if size > self._max_bytes:
             return
-        entries = self._entries
-        replaced = entries.pop(key, None)
-        if replaced is not None:
-            self._bytes -= replaced.size
-        entries[key] = Cached(body, content_type, time.monotonic(), self._generations.get(collection, 0),
-                              coverage, source, size)
+        filed = _bucket(key)
+        buckets = self._buckets
+        bucket = buckets.get(filed)
+        if bucket is None:
+            bucket = buckets[filed] = []
+        else:
+            buckets.move_to_end(filed)
+            for i in range(len(bucket)):
+                if bucket[i].request == request:
+                    self._drop(bucket, i)
+                    break
+            else:
+                if len(bucket) >= MAX_PER_BUCKET:
+                    self._drop(bucket, 0)
+        bucket.append(Cached(request, body, content_type, time.monotonic(), self._generations.get(collection, 0),
+                             coverage, source, size))
+        self._entries += 1
         self._bytes += size
         while self._bytes > self._max_bytes:
-            _, evicted = entries.popitem(last=False)
-            self._bytes -= evicted.size
+            oldest_filed, oldest = next(iter(buckets.items()))
+            self._drop(oldest, 0)
+            if not oldest:
+                del buckets[oldest_filed]
+
+    def _drop(self, bucket: list[Cached], index: int) -> None:
+        self._bytes -= bucket.pop(index).size
+        self._entries -= 1
 
     def fresh(self, key: Key, collection: str, ttl_s: float) -> Cached | None:
         """An entry within its TTL and written after the collection's last write, if any."""
@@ -110,12 +143,17 @@ class ResultCache:
         return entry
 
     def _used(self, key: Key) -> Cached | None:
-        """The entry for `key`, now the most recently used."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
+        """The entry for exactly `key`, its bucket now the most recently used."""
+        filed = _bucket(key)
+        bucket = self._buckets.get(filed)
+        if bucket is None:
+            return None
+        for entry in bucket:
+            if entry.request == key[3]:
+                self._buckets.move_to_end(filed)
+                return entry
+        return None
 
     def stats(self) -> dict[str, int]:
-        return {"entries": len(self._entries), "bytes": self._bytes, "max_bytes": self._max_bytes,
+        return {"entries": self._entries, "bytes": self._bytes, "max_bytes": self._max_bytes,
                 "hits_fresh": self.hits_fresh, "hits_stale": self.hits_stale, "misses": self.misses}

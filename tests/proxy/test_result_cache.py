@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rgw.fallbacks.cache import ENTRY_OVERHEAD, ResultCache, request_key
+from rgw.fallbacks.cache import ENTRY_OVERHEAD, MAX_PER_BUCKET, SAMPLE_BYTES, ResultCache, request_key
 
 PATH = "/collections/c/points/query"
 
@@ -47,3 +47,30 @@ def test_bounded_in_bytes_least_recently_used_first() -> None:
     assert cache.stats()["bytes"] == 2 * size + 50 + 1 + ENTRY_OVERHEAD
     cache.store(request_key("c", "POST", PATH, b"Z"), "c", b"z" * (4 * size), "application/json", 1.0, "p")
     assert cache.stats()["entries"] == 3  # larger than the whole cache: not kept, nothing evicted for it
+
+
+def middle_differs(i: int) -> bytes:
+    """Bodies of one length that share their first and last SAMPLE_BYTES, and differ in between."""
+    return b"h" * SAMPLE_BYTES + b"%08d" % i + b"t" * SAMPLE_BYTES
+
+
+def test_bodies_sharing_their_sample_are_still_told_apart_exactly() -> None:
+    cache = ResultCache()
+    for i in range(2):
+        cache.store(request_key("c", "POST", PATH, middle_differs(i)), "c", b"answer %d" % i, "application/json",
+                    1.0, "primary")
+    for i in range(2):
+        entry = cache.fresh(request_key("c", "POST", PATH, middle_differs(i)), "c", 60.0)
+        assert entry is not None and entry.body == b"answer %d" % i
+    assert cache.fresh(request_key("c", "POST", PATH, middle_differs(2)), "c", 60.0) is None
+
+
+def test_a_flood_of_bodies_sharing_a_sample_keeps_a_bounded_bucket() -> None:
+    cache = ResultCache()
+    flood = 10 * MAX_PER_BUCKET
+    for i in range(flood):
+        cache.store(request_key("c", "POST", PATH, middle_differs(i)), "c", b"a", "application/json", 1.0, "p")
+    assert cache.stats()["entries"] == MAX_PER_BUCKET
+    assert cache.stats()["bytes"] == MAX_PER_BUCKET * (1 + len(middle_differs(0)) + ENTRY_OVERHEAD)
+    kept = [i for i in range(flood) if cache.fresh(request_key("c", "POST", PATH, middle_differs(i)), "c", 60.0)]
+    assert kept == list(range(flood - MAX_PER_BUCKET, flood))  # the most recent ones
