@@ -35,7 +35,7 @@ class RegionClient:
 
     def __init__(self, region: Region, max_connections: int = 512) -> None:
         self.region = region
-        self.name = region.name  # asked several times per query: a plain attribute, not the config's
+        self.name = region.name  # asked several times per query: an attribute, not a property call
         parts = urlsplit(region.url)
         assert parts.hostname is not None and parts.port is not None  # checked when the config loaded
         tls = ssl.create_default_context() if parts.scheme == "https" else None
