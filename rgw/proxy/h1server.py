@@ -401,18 +401,13 @@ class Connection(asyncio.Protocol):
         self._respond(data, close)
 
     async def _serve(self, request: Request) -> None:
-        api = self._server.api
-        close = request.close
         try:
-            reply = await api.handle(request)
-            close = close or self._server.closing
-            data = self._encode(reply, close)
+            reply = await self._server.api.handle(request)
         except Exception:
             # Whatever a client sends, it gets an answer in the API's error shape, and the gateway lives on.
             log.exception("unhandled error on %s %s", request.method, request.target)
-            close = close or self._server.closing
-            data = self._encode(api.crashed(), close)
-        self._respond(data, close)
+            reply = self._server.api.crashed()
+        self._send(reply)
 
     def _respond(self, data: bytes, close: bool) -> None:
         transport = self._transport
