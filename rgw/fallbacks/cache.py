@@ -61,6 +61,14 @@ def _bucket(key: Key) -> _Bucket:
     return key[0], key[1], key[2], len(body), body[:SAMPLE_BYTES], body[-SAMPLE_BYTES:]
 
 
+def _index(bucket: list[Cached], request: bytes) -> int:
+    """Where the entry answering exactly `request` is in its bucket, or -1."""
+    for i in range(len(bucket)):
+        if bucket[i].request == request:
+            return i
+    return -1
+
+
 class ResultCache:
     """An LRU bounded in bytes: answer body + key body + ENTRY_OVERHEAD per entry.
 
@@ -104,13 +112,10 @@ class ResultCache:
             bucket = buckets[filed] = []
         else:
             buckets.move_to_end(filed)
-            for i in range(len(bucket)):
-                if bucket[i].request == request:
-                    self._drop(bucket, i)
-                    break
-            else:
-                if len(bucket) >= MAX_PER_BUCKET:
-                    self._drop(bucket, 0)
+            if (same := _index(bucket, request)) >= 0:
+                self._drop(bucket, same)
+            elif len(bucket) >= MAX_PER_BUCKET:
+                self._drop(bucket, 0)
         bucket.append(Cached(request, body, content_type, time.monotonic(), self._generations.get(collection, 0),
                              coverage, source, size))
         self._entries += 1
@@ -146,13 +151,10 @@ class ResultCache:
         """The entry for exactly `key`, its bucket now the most recently used."""
         filed = _bucket(key)
         bucket = self._buckets.get(filed)
-        if bucket is None:
+        if bucket is None or (at := _index(bucket, key[3])) < 0:
             return None
-        for entry in bucket:
-            if entry.request == key[3]:
-                self._buckets.move_to_end(filed)
-                return entry
-        return None
+        self._buckets.move_to_end(filed)
+        return bucket[at]
 
     def stats(self) -> dict[str, int]:
         return {"entries": self._entries, "bytes": self._bytes, "max_bytes": self._max_bytes,
