@@ -10,7 +10,9 @@ setup: $(STAMP)
 
 # Debian's python3 ships without ensurepip unless python3-venv is installed; install it when missing.
 # setup.py compiles the read path's modules (mypyc) in place: an edit to them must rebuild.
-$(STAMP): pyproject.toml setup.py $(wildcard rgw/proxy/*.py) rgw/fallbacks/cache.py rgw/journal/replication.py
+COMPILED := $(shell grep -v '^\#' compiled-modules.txt)
+
+$(STAMP): pyproject.toml setup.py compiled-modules.txt $(COMPILED)
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update && apt-get install -y python3-venv; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@# The read path is compiled (setup.py): it needs a C compiler and Python's headers.

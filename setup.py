@@ -6,23 +6,13 @@ region (BENCHMARKS.md, "Read path"). RGW_PURE_PYTHON=1 at install time skips com
 """
 
 import os
+from pathlib import Path
 
 from setuptools import setup
 
-COMPILED = [
-    "rgw/fallbacks/cache.py",
-    "rgw/journal/replication.py",
-    "rgw/proxy/api.py",
-    "rgw/proxy/chain.py",
-    "rgw/proxy/config.py",
-    "rgw/proxy/freshness.py",
-    "rgw/proxy/h1server.py",
-    "rgw/proxy/health.py",
-    "rgw/proxy/http1.py",
-    "rgw/proxy/operator.py",
-    "rgw/proxy/routing.py",
-    "rgw/proxy/upstream.py",
-]
+# One list, read here, by the Makefile and by tests/test_compiled.py.
+COMPILED = [line.strip() for line in Path(__file__).with_name("compiled-modules.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 def extensions() -> list:

@@ -17,8 +17,8 @@ def _store(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from rgw.proxy.config import ConfigError, load_config
-    from rgw.proxy.server import run_gateway
+    from rgw.gateway.app import run_gateway
+    from rgw.settings.config import ConfigError, load_config
 
     try:
         config = load_config(args.config)
@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from rgw.proxy.status import print_status
+    from rgw.ops.status import print_status
 
     return print_status(args.gateway, as_json=args.json)
 
@@ -43,27 +43,27 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _journal_trim(args: argparse.Namespace) -> int:
-    from rgw.proxy.admin_client import admin_call
+    from rgw.ops.client import admin_call
 
     return admin_call(args.gateway, "POST", "/gateway/admin/journal/trim", {"below": args.below}, as_json=args.json)
 
 
 def _mode(args: argparse.Namespace) -> int:
-    from rgw.proxy.admin_client import admin_call
+    from rgw.ops.client import admin_call
 
     return admin_call(args.gateway, "POST", f"/gateway/admin/collections/{args.collection}/mode",
                       {"source": args.source}, as_json=args.json)
 
 
 def _region(args: argparse.Namespace) -> int:
-    from rgw.proxy.admin_client import admin_call
+    from rgw.ops.client import admin_call
 
     return admin_call(args.gateway, "POST", f"/gateway/admin/regions/{args.region}/{args.action}", {},
                       as_json=args.json)
 
 
 def _restore_mark(args: argparse.Namespace) -> int:
-    from rgw.proxy.admin_client import admin_call
+    from rgw.ops.client import admin_call
 
     if (args.expected is None) == (not args.clear):
         print("rgw restore-mark: give --expected N or --clear", file=sys.stderr)
@@ -74,7 +74,7 @@ def _restore_mark(args: argparse.Namespace) -> int:
 
 
 def _policy_show(args: argparse.Namespace) -> int:
-    from rgw.proxy.status import print_policies
+    from rgw.ops.status import print_policies
 
     return print_policies(args.gateway, args.collection, as_json=args.json)
 
@@ -86,7 +86,7 @@ def _policy_path(collection: str) -> str:
 
 
 def _policy_set(args: argparse.Namespace) -> int:
-    from rgw.proxy.admin_client import admin_call, policy_fields
+    from rgw.ops.client import admin_call, policy_fields
 
     try:
         fields = policy_fields(args.settings)
@@ -97,13 +97,13 @@ def _policy_set(args: argparse.Namespace) -> int:
 
 
 def _policy_reset(args: argparse.Namespace) -> int:
-    from rgw.proxy.admin_client import admin_call
+    from rgw.ops.client import admin_call
 
     return admin_call(args.gateway, "DELETE", _policy_path(args.collection), as_json=args.json)
 
 
 def _reindex_lexical(args: argparse.Namespace) -> int:
-    from rgw.proxy.admin_client import reindex_lexical
+    from rgw.ops.client import reindex_lexical
 
     return reindex_lexical(args.gateway, args.collection, args.source, as_json=args.json)
 
@@ -167,8 +167,8 @@ def _resolve_gateway(args: argparse.Namespace) -> None:
     """Operator commands take --gateway URL or --config FILE; both end as a URL (and a token)."""
     import os
 
-    from rgw.proxy.admin import TOKEN_ENV
-    from rgw.proxy.config import ConfigError, load_config
+    from rgw.auth.admin import TOKEN_ENV
+    from rgw.settings.config import ConfigError, load_config
 
     if getattr(args, "config", None) and "gateway" in args:
         try:

@@ -12,11 +12,11 @@ from typing import Any
 from aiohttp import web
 
 from rgw import envelope
+from rgw.auth.admin import authenticated, json_object
 from rgw.backup.bundle import BundleError, verify_bundle
 from rgw.backup.jobs import Job, JobConflict
 from rgw.backup.parts import JobFailed
 from rgw.backup.service import BackupService
-from rgw.proxy.admin import authenticated, json_object
 
 Action = Callable[[dict[str, Any]], Awaitable[Any]]
 

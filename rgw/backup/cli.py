@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from rgw.backup.bundle import verify_bundle
-from rgw.proxy.admin_client import AdminError, admin_request
+from rgw.ops.client import AdminError, admin_request
 
 POLL_S = 0.5
 FOLLOW_LIMIT_S = 24 * 3600.0

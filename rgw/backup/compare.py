@@ -15,7 +15,7 @@ from typing import Any
 from rgw.journal.log import Journal
 from rgw.journal.scan import point_digest, scan
 from rgw.journal.truth import PointId, entries, touched_ids
-from rgw.proxy.upstream import RegionClient
+from rgw.regions.client import RegionClient
 
 EXAMPLES = 10
 

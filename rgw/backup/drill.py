@@ -22,7 +22,7 @@ from rgw.backup.jobs import Job
 from rgw.backup.parts import JobFailed, Parts, call, collection_path, exact_count, exists
 from rgw.backup.restore import forget_plan, plan_restore, recover, replay_journal, save_plan
 from rgw.durable import atomic_write
-from rgw.proxy.upstream import RegionClient
+from rgw.regions.client import RegionClient
 
 DRILLS_DIR = "drills"
 SAMPLE_POINTS = 200

@@ -12,9 +12,9 @@ from rgw.backup.jobs import Jobs
 from rgw.journal.log import Journal
 from rgw.journal.replication import Replication
 from rgw.journal.scan import collection_path, rest_call
-from rgw.proxy.health import HealthBook
-from rgw.proxy.operator import Operator
-from rgw.proxy.upstream import RegionClient, UpstreamError
+from rgw.regions.client import RegionClient, UpstreamError
+from rgw.regions.health import HealthBook
+from rgw.settings.operator import Operator
 
 REQUEST_TIMEOUT_S = 120.0
 

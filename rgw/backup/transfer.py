@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 
 from rgw.envelope import error_message
-from rgw.proxy.config import Region
+from rgw.settings.config import Region
 
 CHUNK = 1 << 20
 # Creating or recovering a snapshot of a large collection takes minutes on a real Qdrant.

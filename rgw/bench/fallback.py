@@ -28,7 +28,7 @@ import orjson
 
 from rgw import sample
 from rgw.bench import percentile_ms
-from rgw.proxy.http1 import Pool
+from rgw.http.client import Pool
 from rgw.topology import local_topology
 
 COLLECTION = "stdlib_docs"

@@ -31,8 +31,8 @@ import orjson
 import uvloop
 
 from rgw.bench import percentile_ms, progress
+from rgw.http.client import Exchange, Pool
 from rgw.procs import free_port, gateway_process, http_ok, wait_until
-from rgw.proxy.http1 import Exchange, Pool
 from rgw.topology import local_topology
 
 COLLECTION = "bench"
@@ -327,7 +327,7 @@ def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16)
 
 # -- the floor: the least any Python proxy on this loop and client costs ---------------------------------
 class FloorProxy(asyncio.Protocol):
-    """Forwards each request (Content-Length bodies only) to one upstream with rgw.proxy.http1, answers it back.
+    """Forwards each request (Content-Length bodies only) to one upstream with rgw.http.client, answers it back.
 
     No routing, health, provenance or cache, no task and no future per request: a reference for how
     much of the gateway's CPU any Python proxy here would spend anyway (wakeups, syscalls, the client).

@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import orjson
 
+from rgw.auth.admin import TOKEN_ENV
 from rgw.backup.cli import follow
 from rgw.bench import progress
 from rgw.bench.write import create_collection, write_batches
-from rgw.proxy.admin import TOKEN_ENV
-from rgw.proxy.admin_client import admin_request
-from rgw.proxy.http1 import Pool
-from rgw.proxy.status import fetch
+from rgw.http.client import Pool
+from rgw.ops.client import admin_request
+from rgw.ops.status import fetch
 from rgw.topology import Topology, local_topology
 
 DIMENSIONS = 384

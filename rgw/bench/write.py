@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from rgw.bench import percentile_ms, progress
-from rgw.proxy.http1 import Pool
+from rgw.http.client import Pool
 from rgw.topology import local_topology
 
 DIMENSIONS = 384

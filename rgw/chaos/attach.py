@@ -23,7 +23,7 @@ import orjson
 
 from rgw.chaos.deploy import Deployment
 from rgw.chaos.scenario import NEEDS_PROCESSES, PROXY_ACTIONS, Scenario
-from rgw.proxy.admin_client import AdminError, admin_request
+from rgw.ops.client import AdminError, admin_request
 
 CALL_TIMEOUT_S = 10.0
 

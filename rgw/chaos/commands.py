@@ -16,12 +16,12 @@ from pathlib import Path
 
 import orjson
 
+from rgw.auth.admin import admin_token
 from rgw.chaos.attach import AttachError, Target
 from rgw.chaos.runner import run_scenario, write_report
 from rgw.chaos.scenario import ScenarioError, load_scenario, scenario_names, with_collection
 from rgw.chaos.scorecard import markdown, scorecard
-from rgw.proxy.admin import admin_token
-from rgw.proxy.config import ConfigError, load_config
+from rgw.settings.config import ConfigError, load_config
 
 
 def run_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rgw.chaos.faults import Fault, fault_from_dict
-from rgw.proxy.config import ConfigError, GatewayConfig, Policy, default_chain, parse_config
+from rgw.settings.config import ConfigError, GatewayConfig, Policy, default_chain, parse_config
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 GATEWAY = "gateway"

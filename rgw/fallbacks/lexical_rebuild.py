@@ -18,9 +18,9 @@ import orjson
 from rgw.envelope import error_message
 from rgw.fallbacks.lexical_collection import SpecSource
 from rgw.fallbacks.lexical_feed import LexicalFeeder
-from rgw.proxy.upstream import RegionClient, UpstreamError
 from rgw.qdrant.errors import QdrantError
 from rgw.qdrant.fields import Payload, PointId
+from rgw.regions.client import RegionClient, UpstreamError
 
 SCROLL_PAGE = 1000
 REQUEST_TIMEOUT_S = 60.0

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from rgw.fallbacks.lexical import LexicalDeclined
 from rgw.fallbacks.lexical_feed import LexicalFeeder
-from rgw.proxy.chain import LexicalAnswer
 
 DEFAULT_LIMIT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalAnswer:
+    points: list[dict[str, Any]]  # Qdrant ScoredPoint shape, BM25 scores
+    coverage: float
+    staleness_s: float
+
+
+class LexicalSource(Protocol):
+    async def search(self, collection: str, text: str, query: dict[str, Any]) -> LexicalAnswer:
+        """BM25 hits for `text`, honouring the Qdrant query's filter, limit, offset and with_payload."""
+        ...
 
 
 def _select(payload: dict[str, Any] | None, with_payload: Any) -> dict[str, Any] | None:

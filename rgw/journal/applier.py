@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import tenacity
 
 from rgw.envelope import error_message
+from rgw.http.client import Response
 from rgw.journal.log import DeadLetter, Entry, Journal
-from rgw.proxy.http1 import Response
-from rgw.proxy.upstream import RegionClient, UpstreamError
+from rgw.regions.client import RegionClient, UpstreamError
 
 log = logging.getLogger("rgw.applier")
 

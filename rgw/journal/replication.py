@@ -17,7 +17,7 @@ from typing import Any
 from rgw.journal.applier import RegionApplier
 from rgw.journal.holds import Holds
 from rgw.journal.log import DeadLetter, Journal
-from rgw.proxy.upstream import RegionClient
+from rgw.regions.client import RegionClient
 
 log = logging.getLogger("rgw.replication")
 

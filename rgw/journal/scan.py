@@ -17,7 +17,7 @@ import orjson
 
 from rgw.envelope import error_message
 from rgw.journal.truth import PointId, point_key
-from rgw.proxy.upstream import RegionClient
+from rgw.regions.client import RegionClient
 
 PAGE = 1000  # points per scroll page
 REQUEST_TIMEOUT_S = 60.0

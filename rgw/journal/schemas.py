@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import orjson
 
 from rgw.journal.log import Journal
-from rgw.proxy.upstream import RegionClient, UpstreamError
 from rgw.qdrant.collection import CollectionSpec
+from rgw.regions.client import RegionClient, UpstreamError
 
 LEARNT_TTL_S = 60.0
 ABSENT_TTL_S = 1.0

@@ -19,9 +19,9 @@ import orjson
 from rgw.envelope import error_message
 from rgw.journal.log import Entry, Journal
 from rgw.procs import Managed, free_port, store_process
-from rgw.proxy.config import Region
-from rgw.proxy.upstream import RegionClient
 from rgw.qdrant.fields import canonical_id
+from rgw.regions.client import RegionClient
+from rgw.settings.config import Region
 
 PointId = int | str
 

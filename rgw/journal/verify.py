@@ -38,8 +38,8 @@ from rgw.journal.verify_report import (
     RepairReport,
     render,
 )
-from rgw.proxy.config import ConfigError, GatewayConfig, Region, load_config
-from rgw.proxy.upstream import RegionClient, UpstreamError
+from rgw.regions.client import RegionClient, UpstreamError
+from rgw.settings.config import ConfigError, GatewayConfig, Region, load_config
 
 REPAIR_CHUNK = 256  # points per repair write
 

@@ -17,16 +17,16 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from rgw.http.client import Response
 from rgw.journal.log import Journal, JournalUnavailable, Pending
 from rgw.journal.replication import Replication
 from rgw.journal.schemas import SchemaBook, SchemasUnavailable
-from rgw.proxy.config import GatewayConfig
-from rgw.proxy.health import HealthBook
-from rgw.proxy.http1 import Response
-from rgw.proxy.routing import Answer, Attempt, NoSourceAvailable
 from rgw.qdrant.collection import CollectionSpec
 from rgw.qdrant.errors import FormatError, Unsupported, WrongInput, collection_missing
 from rgw.qdrant.writes import validate_write
+from rgw.regions.health import HealthBook
+from rgw.regions.routing import Answer, Attempt, NoSourceAvailable
+from rgw.settings.config import GatewayConfig
 
 COLLECTION_LEVEL = frozenset({"create_collection", "delete_collection", "create_index", "delete_index"})
 

@@ -4,7 +4,7 @@ Reads and writes are told apart by method and path alone; bodies are never parse
 
 `GatewayApi` is the one implementation, written against plain method / target / headers /
 body values so that two servers can carry it: the gateway's own HTTP/1.1 protocol
-(rgw.proxy.h1server) for ordinary requests, and aiohttp's, through the routes added here, for
+(rgw.http.server) for ordinary requests, and aiohttp's, through the routes added here, for
 connections that protocol hands over (unusual framing, operator endpoints, unknown paths).
 """
 
@@ -22,10 +22,10 @@ import orjson
 from aiohttp import web
 
 from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, __version__
+from rgw.http.server import Fields, Reply, Request
 from rgw.proxy.chain import ReadRequest
-from rgw.proxy.h1server import Fields, Reply, Request
-from rgw.proxy.routing import Answer, Ended, NoSourceAvailable
 from rgw.qdrant.errors import BadRequest, QdrantError
+from rgw.regions.routing import Answer, Ended, NoSourceAvailable
 
 log = logging.getLogger("rgw.api")
 
@@ -185,7 +185,7 @@ class GatewayApi:
         self._reader = reader
         self._writer = writer
 
-    # -- for rgw.proxy.h1server ----------------------------------------------------------------
+    # -- for rgw.http.server ----------------------------------------------------------------
     def route(self, method: str, target: str) -> tuple[str, str | None] | None:
         """(kind, collection) of a request this API serves, else None (aiohttp answers it: a 404, or an
         operator endpoint)."""
@@ -314,7 +314,7 @@ def probe(path: str) -> Reply:
     return Reply(200, f"{path.strip('/')} check passed".encode(), TEXT)
 
 
-# -- the same API on aiohttp, for connections rgw.proxy.h1server hands over --------------------------
+# -- the same API on aiohttp, for connections rgw.http.server hands over --------------------------
 def to_aiohttp(reply: Reply) -> web.Response:
     return web.Response(body=reply.body, status=reply.status,
                         headers={**dict(reply.headers), "Content-Type": reply.content_type})
@@ -360,7 +360,7 @@ API_KEY = web.AppKey("gateway_api", GatewayApi)
 def add_routes(app: web.Application, reader: Reader, writer: Writer) -> None:
     """The gateway's own endpoints first, then everything else through the Qdrant handler.
 
-    The API is kept on the app (API_KEY) for rgw.proxy.serve, which serves it with h1server.
+    The API is kept on the app (API_KEY) for rgw.gateway.serve, which serves it with h1server.
     """
     api = GatewayApi(reader, writer)
     app[API_KEY] = api

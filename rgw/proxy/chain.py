@@ -12,17 +12,18 @@ import asyncio
 import functools
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from rgw.fallbacks.cache import Key, ResultCache, request_key
 from rgw.fallbacks.lexical import LexicalDeclined
-from rgw.proxy.config import Policy
-from rgw.proxy.health import HealthBook
-from rgw.proxy.http1 import Response
-from rgw.proxy.operator import Operator
-from rgw.proxy.routing import Answer, Attempt, Ended, NoSourceAvailable, ReadRouter
+from rgw.fallbacks.lexical_source import LexicalSource
+from rgw.http.client import Response
+from rgw.regions.health import HealthBook
+from rgw.regions.routing import Answer, Attempt, Ended, NoSourceAvailable, ReadRouter
+from rgw.settings.config import Policy
+from rgw.settings.operator import Operator
 
 DEGRADED_SOURCES = ("partial", "cache", "lexical")
 JSON = "application/json"
@@ -47,19 +48,6 @@ class ReadRequest:
     def endpoint(self) -> str:
         """The Qdrant operation after /collections/{name}/, e.g. "points/query"."""
         return self.path.partition("?")[0].split("/", 3)[-1] if self.collection else ""
-
-
-@dataclass(frozen=True, slots=True)
-class LexicalAnswer:
-    points: list[dict[str, Any]]  # Qdrant ScoredPoint shape, BM25 scores
-    coverage: float
-    staleness_s: float
-
-
-class LexicalSource(Protocol):
-    async def search(self, collection: str, text: str, query: dict[str, Any]) -> LexicalAnswer:
-        """BM25 hits for `text`, honouring the Qdrant query's filter, limit, offset and with_payload."""
-        ...
 
 
 def _segments(chain: tuple[str, ...]) -> tuple[str | tuple[str, ...], ...]:

@@ -10,8 +10,8 @@ import pytest
 
 from rgw.fallbacks.lexical_feed import LexicalFeeder
 from rgw.fallbacks.lexical_rebuild import RebuildFailed, RebuildProgress, reindex_from_region
-from rgw.proxy.config import Region
-from rgw.proxy.upstream import RegionClient
+from rgw.regions.client import RegionClient
+from rgw.settings.config import Region
 from tests.fallbacks.helpers import Collection, journaled, points
 from tests.qdrant.conftest import Reference
 

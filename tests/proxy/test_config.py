@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rgw.proxy.config import ConfigError, load_config, parse_config
+from rgw.settings.config import ConfigError, load_config, parse_config
 
 MINIMAL = """
 [gateway]

@@ -1,6 +1,6 @@
 """The gateway's own HTTP/1.1 front door, against garbage and unusual HTTP, on the real process.
 
-Plain requests are answered by rgw.proxy.h1server; anything else is handed, mid-connection, to
+Plain requests are answered by rgw.http.server; anything else is handed, mid-connection, to
 aiohttp. Either way a client gets a correct answer or a clean refusal, and the gateway lives on.
 """
 

@@ -1,4 +1,4 @@
-"""rgw.proxy.h1server in-process, with short timeouts: slow and idle clients, crashes, backlog, shutdown.
+"""rgw.http.server in-process, with short timeouts: slow and idle clients, crashes, backlog, shutdown.
 
 A small API stands in for the gateway's (paths under /fast are its own, the rest go to an
 aiohttp fallback), served on a real loopback socket.
@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from rgw.proxy import h1server
-from rgw.proxy.h1server import MAX_REMEMBERED_HEADS, H1Server, Reply, Request, parse_head
+from rgw.http import server as h1server
+from rgw.http.server import MAX_REMEMBERED_HEADS, H1Server, Reply, Request, parse_head
 from tests.proxy.front_door import closed_by_server, read_response, request
 
 

@@ -1,4 +1,4 @@
-"""rgw.proxy.http1's Pool reading exact response heads from a real loopback server.
+"""rgw.http.client's Pool reading exact response heads from a real loopback server.
 
 The server answers each request with the bytes a test gives it, so every way a region may frame,
 label or close a response is read exactly as the gateway reads it: status, content type, body,
@@ -13,7 +13,7 @@ from typing import cast
 
 import pytest
 
-from rgw.proxy.http1 import Pool, ProtocolViolation
+from rgw.http.client import Pool, ProtocolViolation
 
 
 class CannedServer:

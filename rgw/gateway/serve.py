@@ -1,4 +1,4 @@
-"""Running the gateway's aiohttp app with rgw.proxy.h1server in front of it on the listening socket.
+"""Running the gateway's aiohttp app with rgw.http.server in front of it on the listening socket.
 
 aiohttp's runner still owns the app's life (startup, signals, graceful shutdown, cleanup) and
 every connection h1server hands over; h1server answers the plain requests of the API kept on
@@ -16,8 +16,8 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
+from rgw.http.server import KEEPALIVE_TIMEOUT_S, H1Server
 from rgw.proxy.api import API_KEY, GatewayApi
-from rgw.proxy.h1server import KEEPALIVE_TIMEOUT_S, H1Server
 
 log = logging.getLogger("rgw.serve")
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from rgw.proxy.config import HealthCheck, OutlierDetection
-from rgw.proxy.upstream import RegionClient, UpstreamError
+from rgw.regions.client import RegionClient, UpstreamError
+from rgw.settings.config import HealthCheck, OutlierDetection
 
 log = logging.getLogger("rgw.health")
 

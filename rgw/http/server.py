@@ -31,7 +31,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Final, Protocol, cast
 
-from rgw.proxy.http1 import parse_digits
+from rgw.http.client import parse_digits
 
 log = logging.getLogger("rgw.h1server")
 

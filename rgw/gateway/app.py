@@ -11,6 +11,7 @@ import uvloop
 from aiohttp import web
 
 from rgw import envelope
+from rgw.auth.admin import admin_token
 from rgw.backup.api import add_backup_routes
 from rgw.backup.bundle import BundleStore
 from rgw.backup.jobs import Jobs
@@ -22,17 +23,18 @@ from rgw.fallbacks.lexical import LexicalIndex
 from rgw.fallbacks.lexical_feed import LexicalFeeder
 from rgw.fallbacks.lexical_rebuild import RebuildProgress, reindex_from_region
 from rgw.fallbacks.lexical_source import LexicalFallback
+from rgw.gateway import admin, serve, status
 from rgw.journal.log import SqliteJournal, journal_path
 from rgw.journal.replication import Replication
 from rgw.journal.schemas import SchemaBook
 from rgw.journal.writer import JournalWriter
-from rgw.proxy import admin, api, serve, status
+from rgw.proxy import api
 from rgw.proxy.chain import ChainRouter
-from rgw.proxy.config import GatewayConfig
-from rgw.proxy.health import HealthBook, HealthChecker
-from rgw.proxy.operator import Operator
-from rgw.proxy.routing import ReadRouter
-from rgw.proxy.upstream import RegionClient
+from rgw.regions.client import RegionClient
+from rgw.regions.health import HealthBook, HealthChecker
+from rgw.regions.routing import ReadRouter
+from rgw.settings.config import GatewayConfig
+from rgw.settings.operator import Operator
 
 log = logging.getLogger("rgw.gateway")
 
@@ -125,8 +127,8 @@ async def build_app(config: GatewayConfig) -> web.Application:
     app = web.Application(client_max_size=api.MAX_BODY_BYTES, middlewares=[never_crash])
     gateway = Gateway(config)
     status.add_status_route(app, gateway)
-    admin.add_admin_routes(app, gateway, admin.admin_token(config.admin_token))
-    add_backup_routes(app, gateway.backups, admin.admin_token(config.admin_token))
+    admin.add_admin_routes(app, gateway, admin_token(config.admin_token))
+    add_backup_routes(app, gateway.backups, admin_token(config.admin_token))
     api.add_routes(app, gateway.reader, gateway.writer)
 
     async def on_startup(app: web.Application) -> None:

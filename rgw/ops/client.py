@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
+from rgw.auth.admin import TOKEN_ENV, admin_token
 from rgw.envelope import error_message
-from rgw.proxy.admin import TOKEN_ENV, admin_token
-from rgw.proxy.status import fetch
+from rgw.ops.status import fetch
 
 
 class AdminError(Exception):

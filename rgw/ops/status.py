@@ -1,4 +1,4 @@
-"""`GET /gateway/status` and `rgw status`: what the gateway believes about its regions."""
+"""`rgw status` and `rgw policy show`: the gateway's status document, fetched and shown to a person."""
 
 from __future__ import annotations
 
@@ -6,103 +6,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-from aiohttp import web
-
-from rgw import __version__
-
-if TYPE_CHECKING:
-    from rgw.proxy.server import Gateway
-
-
-def snapshot(gateway: Gateway) -> dict[str, Any]:
-    now = time.monotonic()
-    regions = []
-    for client in gateway.clients:
-        health = gateway.book.regions[client.name]
-        regions.append({
-            "name": client.name,
-            "url": client.region.url,
-            "state": health.state(now),
-            "active_check": {
-                "healthy": health.active_healthy,
-                "consecutive_ok": health.consecutive_ok,
-                "consecutive_failures": health.consecutive_fail,
-                "last_check_age_s": round(now - health.last_check_at, 3) if health.last_check_at else None,
-            },
-            "outlier": {
-                "ejected": health.ejected(now),
-                "ejected_for_s": round(max(0.0, health.ejected_until - now), 3),
-                "ejections": health.ejections,
-                "consecutive_errors": health.consecutive_errors,
-                "half_open": health.half_open,
-            },
-            "last_error": health.last_error,
-            "requests": {"ok": health.requests_ok, "failed": health.requests_failed},
-            "latency_ms": {"p50": round(health.latency.p50 * 1000, 3), "p99": round(health.latency.p99 * 1000, 3),
-                           "samples": health.latency.count},
-            "hedge_delay_ms": round(gateway.regions.hedge_delay(client) * 1000, 3),
-            "drained": gateway.operator.drained(client.name),
-            "collections": {
-                name: {"present": c.present, "ready": c.ready, "status": c.status, "points_count": c.points_count,
-                       "short_of": None if c.short_of is None else {"points": c.short_of[0], "region": c.short_of[1]},
-                       "age_s": round(now - c.seen_at, 3)}
-                for name, c in sorted(health.collections.items())
-            },
-        })
-    replication = gateway.replication.status()
-    for region in regions:
-        region["replication"] = replication["regions"][region["name"]]
-    return {
-        "gateway": {"version": __version__, "listen": gateway.config.listen,
-                    "uptime_s": round(time.time() - gateway.started_at, 3)},
-        "journal": replication["journal"],
-        "regions": regions,
-        "operator": gateway.operator.snapshot(),
-        "cache": gateway.cache.stats(),
-        "lexical": {
-            "applied_lsn": gateway.lexical_feeder.applied,
-            "lag_entries": gateway.lexical_feeder.lag_entries(),
-            "lag_seconds": round(gateway.lexical_feeder.lag_seconds(), 3),
-            "last_error": gateway.lexical_feeder.last_error,
-            "collections": {name: asdict(stats) for name, stats in gateway.lexical.stats().items()},
-            "reindex": {name: job if isinstance(job, str) else asdict(job)
-                        for name, job in gateway.reindex_jobs.items()},
-        },
-        "backups": gateway.backups.status(),
-    }
-
-
-def policies(gateway: Gateway, collection: str | None) -> dict[str, Any]:
-    """Effective policy and chain per collection (the default's when none is named), with overrides."""
-    names = [collection] if collection else sorted({*gateway.config.policies.collections,
-                                                    *gateway.operator.state.policies})
-    def describe(name: str | None) -> dict[str, Any]:
-        key = name or ""
-        override = gateway.operator.state.policies.get(key)
-        return {"policy": asdict(gateway.operator.policy(key)), "chain": list(gateway.operator.chain(key)),
-                "forced": gateway.operator.forced(key),
-                "override": None if override is None else asdict(override)}
-
-    out = {"default": describe(None)}
-    out.update({name: describe(name) for name in names})
-    return out
-
-
-def add_status_route(app: web.Application, gateway: Gateway) -> None:
-    async def status_handler(request: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(snapshot(gateway)), content_type="application/json")
-
-    async def policies_handler(request: web.Request) -> web.Response:
-        collection = request.match_info.get("collection")
-        return web.Response(body=orjson.dumps(policies(gateway, collection)), content_type="application/json")
-
-    app.router.add_get("/gateway/status", status_handler)
-    app.router.add_get("/gateway/policies", policies_handler)
-    app.router.add_get("/gateway/policies/{collection}", policies_handler)
 
 
 def render(status: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from rgw.durable import atomic_write
-from rgw.proxy.config import GatewayConfig, Policy, default_chain, override_policy
+from rgw.settings.config import GatewayConfig, Policy, default_chain, override_policy
 
 log = logging.getLogger("rgw.operator")
 

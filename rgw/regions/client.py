@@ -7,8 +7,8 @@ import ssl
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from rgw.proxy.config import Region
-from rgw.proxy.http1 import ConnectionFailed, Exchange, Pool, ProtocolViolation, Response
+from rgw.http.client import ConnectionFailed, Exchange, Pool, ProtocolViolation, Response
+from rgw.settings.config import Region
 
 
 class UpstreamError(Exception):

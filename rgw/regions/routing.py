@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rgw.envelope import error_message
-from rgw.proxy.config import Routing
-from rgw.proxy.freshness import Freshness
-from rgw.proxy.health import HealthBook
-from rgw.proxy.http1 import Exchange, Response
-from rgw.proxy.upstream import RegionClient, timed_out, upstream_error
+from rgw.http.client import Exchange, Response
+from rgw.regions.client import RegionClient, timed_out, upstream_error
+from rgw.regions.freshness import Freshness
+from rgw.regions.health import HealthBook
+from rgw.settings.config import Routing
 
 log = logging.getLogger("rgw.routing")
 
