@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 DEFAULT_GATEWAY = "http://127.0.0.1:6333"
 
@@ -17,7 +18,7 @@ def _store(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from rgw.gateway.app import run_gateway
+    from rgw.gateway.serve import run_gateway
     from rgw.settings.config import ConfigError, load_config
 
     try:
@@ -117,7 +118,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench_read(args: argparse.Namespace) -> int:
     from rgw.bench.read import run_read_bench
 
-    return run_read_bench(points=args.points, queries=args.queries, as_json=args.json)
+    return run_read_bench(points=args.points, queries=args.queries, as_json=args.json, baseline=args.baseline,
+                          rounds=args.rounds)
 
 
 def _bench_write(args: argparse.Namespace) -> int:
@@ -272,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_bench_read)
     p.add_argument("--points", type=int, default=100_000)
     p.add_argument("--queries", type=int, default=3000, help="queries per measured phase")
+    p.add_argument("--baseline", type=Path, help="another source tree of the gateway (built in place) to measure "
+                                                 "beside this one, alternating: before and after a change")
+    p.add_argument("--rounds", type=int, default=1, help="measure every target this many times, alternating; "
+                                                         "report the median round")
     p.add_argument("--json", action="store_true")
     p = bench.add_parser("write", help="Acknowledged write rate through the journal, and replication lag.")
     p.set_defaults(handler=_bench_write)

@@ -54,6 +54,7 @@ class Managed:
     ready_url: str
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None  # where it runs (a baseline gateway runs from its own source tree)
     proc: subprocess.Popen | None = None
 
     @property
@@ -65,7 +66,7 @@ class Managed:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
         env = {**os.environ, **self.env}
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd,
                                      start_new_session=True)
         log.close()
         if wait:

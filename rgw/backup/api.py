@@ -1,6 +1,7 @@
-"""Admin API for backups, restores, rebuilds and drills (under /gateway/admin/, bearer-token guarded).
+"""Admin API for backups, restores, rebuilds and drills (routes in rgw.gateway.routes, behind the admin token).
 
-Starting a job answers 202 with the job; `GET /gateway/admin/jobs/{id}` follows it.
+Starting a job answers 202 with the job; `GET /gateway/admin/jobs/{id}` follows it. Bodies are
+read into typed fields: a wrong one is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -8,104 +9,109 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
-from aiohttp import web
-
-from rgw import envelope
-from rgw.auth.admin import authenticated, json_object
 from rgw.backup.bundle import BundleError, verify_bundle
 from rgw.backup.jobs import Job, JobConflict
 from rgw.backup.parts import JobFailed
 from rgw.backup.service import BackupService
+from rgw.http.server import Reply, Request
+from rgw.qdrant.envelope import error, ok
+from rgw.qdrant.errors import FormatError, QdrantError
+from rgw.qdrant.fields import Obj, boolean, number, parse_body, string
+from rgw.qdrant.names import check_collection_name
 
-Action = Callable[[dict[str, Any]], Awaitable[Any]]
-
-
-def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise ValueError(f"{key}: required")
-        return None
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key}: expected a non-empty string, got {value!r}")
-    return value
+Params = dict[str, str]
+Action = Callable[[Obj], Awaitable[Any]]
 
 
-def _rate(body: dict[str, Any]) -> float | None:
-    rate = body.get("max_rate")
-    if rate is None:
-        return None
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
-        raise ValueError(f"max_rate: expected a positive number of entries per second, got {rate!r}")
-    return float(rate)
+def _name(value: Any, path: str) -> str:
+    text = string(value, path)
+    if not text:
+        raise FormatError(path, "expected a non-empty string")
+    return text
 
 
-def add_backup_routes(app: web.Application, service: BackupService, token: str | None) -> None:
-    async def handle(request: web.Request, action: Action) -> web.Response:
+def _collection(value: Any, path: str) -> str:
+    """A collection name as Qdrant accepts it: it names paths on regions and folders on disk."""
+    try:
+        return check_collection_name(_name(value, path))
+    except QdrantError as exc:
+        raise FormatError(path, exc.message.removeprefix("Bad request: ")) from exc
+
+
+def _rate(body: Obj) -> float | None:
+    rate = body.opt("max_rate", number)
+    if rate is not None and rate <= 0:
+        raise FormatError("max_rate", f"expected a positive number of entries per second, got {rate}")
+    return rate
+
+
+class BackupApi:
+    def __init__(self, service: BackupService) -> None:
+        self._service = service
+
+    async def _run(self, request: Request, action: Action) -> Reply:
         started = time.perf_counter()
         try:
-            result = await action(await json_object(request))
-        except (ValueError, TypeError) as exc:
-            return envelope.error(400, f"Bad request: {exc}", started)
+            result = await action(Obj.of(parse_body(request.body or b"")))
+        except QdrantError as exc:
+            return error(exc.status, exc.message, started)
         except JobConflict as exc:
-            return envelope.error(409, f"Conflict: {exc}", started)
+            return error(409, f"Conflict: {exc}", started)
         except (JobFailed, BundleError) as exc:
-            return envelope.error(422, f"Cannot do that: {exc}", started)
+            return error(422, f"Cannot do that: {exc}", started)
         if isinstance(result, Job):
-            return envelope.ok(result.as_dict(), started, status=202)
-        return envelope.ok(result, started)
+            return ok(result.as_dict(), started, status=202)
+        return ok(result, started)
 
-    async def create(request: web.Request) -> web.Response:
-        async def action(body: dict[str, Any]) -> Any:
-            return service.backup(str(_text(body, "collection")), _text(body, "region", False))
-        return await handle(request, action)
+    async def create(self, request: Request, params: Params) -> Reply:
+        async def action(body: Obj) -> Any:
+            return self._service.backup(body.req("collection", _collection), body.opt("region", _name))
+        return await self._run(request, action)
 
-    async def listing(request: web.Request) -> web.Response:
-        async def action(_: dict[str, Any]) -> Any:
-            collection = request.query.get("collection") or None
-            return [b.summary() for b in service.parts.bundles.list(collection)]
-        return await handle(request, action)
+    async def listing(self, request: Request, params: Params) -> Reply:
+        collection = _query_value(request, "collection")
 
-    async def verify(request: web.Request) -> web.Response:
-        async def action(_: dict[str, Any]) -> Any:
-            return verify_bundle(service.parts.bundles.find(request.match_info["bundle"]).path).as_dict()
-        return await handle(request, action)
+        async def action(_: Obj) -> Any:
+            return [b.summary() for b in self._service.parts.bundles.list(collection)]
+        return await self._run(request, action)
 
-    async def restore(request: web.Request) -> web.Response:
-        async def action(body: dict[str, Any]) -> Any:
-            collection, region = str(_text(body, "collection")), str(_text(body, "to"))
-            target = _text(body, "as", False)
-            if body.get("resume"):
-                return service.resume(target or collection, region)
-            if body.get("rollback"):
-                return await service.rollback(target or collection, region)
-            return await service.restore(collection, region, _text(body, "bundle", False), target, _rate(body))
-        return await handle(request, action)
+    async def verify(self, request: Request, params: Params) -> Reply:
+        async def action(_: Obj) -> Any:
+            return verify_bundle(self._service.parts.bundles.find(params["bundle"]).path).as_dict()
+        return await self._run(request, action)
 
-    async def rebuild(request: web.Request) -> web.Response:
-        async def action(body: dict[str, Any]) -> Any:
-            return await service.rebuild(str(_text(body, "collection")), str(_text(body, "to")), _rate(body))
-        return await handle(request, action)
+    async def restore(self, request: Request, params: Params) -> Reply:
+        async def action(body: Obj) -> Any:
+            collection, region = body.req("collection", _collection), body.req("to", _name)
+            target = body.opt("as", _collection)
+            if body.opt("resume", boolean, False):
+                return self._service.resume(target or collection, region)
+            if body.opt("rollback", boolean, False):
+                return await self._service.rollback(target or collection, region)
+            return await self._service.restore(collection, region, body.opt("bundle", _name), target, _rate(body))
+        return await self._run(request, action)
 
-    async def drill(request: web.Request) -> web.Response:
-        async def action(body: dict[str, Any]) -> Any:
-            return service.drill(str(_text(body, "collection")), _text(body, "region", False),
-                                 _text(body, "bundle", False), bool(body.get("keep")))
-        return await handle(request, action)
+    async def rebuild(self, request: Request, params: Params) -> Reply:
+        async def action(body: Obj) -> Any:
+            return await self._service.rebuild(body.req("collection", _collection), body.req("to", _name), _rate(body))
+        return await self._run(request, action)
 
-    async def job(request: web.Request) -> web.Response:
+    async def drill(self, request: Request, params: Params) -> Reply:
+        async def action(body: Obj) -> Any:
+            return self._service.drill(body.req("collection", _collection), body.opt("region", _name),
+                                       body.opt("bundle", _name), bool(body.opt("keep", boolean, False)))
+        return await self._run(request, action)
+
+    async def job(self, request: Request, params: Params) -> Reply:
         started = time.perf_counter()
-        found = service.parts.jobs.get(request.match_info["job"])
+        found = self._service.parts.jobs.get(params["job"])
         if found is None:
-            return envelope.error(404, f"Not found: no job {request.match_info['job']!r}", started)
-        return envelope.ok(found.as_dict(), started)
+            return error(404, f"Not found: no job {params['job']!r}", started)
+        return ok(found.as_dict(), started)
 
-    guard = authenticated
-    app.router.add_post("/gateway/admin/backups", guard(token, create))
-    app.router.add_get("/gateway/admin/backups", guard(token, listing))
-    app.router.add_post("/gateway/admin/backups/{bundle}/verify", guard(token, verify))
-    app.router.add_post("/gateway/admin/restores", guard(token, restore))
-    app.router.add_post("/gateway/admin/rebuilds", guard(token, rebuild))
-    app.router.add_post("/gateway/admin/drills", guard(token, drill))
-    app.router.add_get("/gateway/admin/jobs/{job}", guard(token, job))
+
+def _query_value(request: Request, key: str) -> str | None:
+    values = parse_qs(request.target.partition("?")[2]).get(key)
+    return values[0] if values else None

@@ -17,8 +17,9 @@ from typing import Any
 from rgw.backup import transfer
 from rgw.backup.bundle import SNAPSHOT, Bundle, FileRecord, Manifest, new_bundle_id
 from rgw.backup.jobs import Job
-from rgw.backup.parts import JobFailed, Parts, call, collection_path, exact_count
+from rgw.backup.parts import JobFailed, Parts, call, exact_count
 from rgw.journal.scan import ordered_ids, scan
+from rgw.qdrant.names import collection_path
 
 
 def content_digest(points: dict[Any, bytes]) -> str:

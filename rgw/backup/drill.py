@@ -19,9 +19,10 @@ import orjson
 from rgw.backup.bundle import Bundle
 from rgw.backup.compare import compare_copies, writes_after
 from rgw.backup.jobs import Job
-from rgw.backup.parts import JobFailed, Parts, call, collection_path, exact_count, exists
+from rgw.backup.parts import JobFailed, Parts, call, exact_count, exists
 from rgw.backup.restore import forget_plan, plan_restore, recover, replay_journal, save_plan
 from rgw.durable import atomic_write
+from rgw.qdrant.names import collection_path
 from rgw.regions.client import RegionClient
 
 DRILLS_DIR = "drills"
@@ -84,7 +85,7 @@ def _rpo(parts: Parts, bundle: Bundle) -> dict[str, Any]:
 
 
 async def _samples(live: RegionClient, collection: str) -> list[dict[str, Any]]:
-    result = await call(live, "POST", collection_path(collection, "/points/scroll"),
+    result = await call(live, "POST", collection_path(collection, "points", "scroll"),
                         {"limit": SAMPLE_POINTS, "with_payload": True, "with_vector": True})
     return list(result["points"])
 
@@ -105,8 +106,8 @@ async def _filters_check(copy: RegionClient, copy_name: str, live: RegionClient,
         return Check("payload filters", True, "no scalar payload values to filter on")
     differing = []
     for f in filters:
-        mine = await call(copy, "POST", collection_path(copy_name, "/points/count"), {"filter": f, "exact": True})
-        theirs = await call(live, "POST", collection_path(live_name, "/points/count"), {"filter": f, "exact": True})
+        mine = await call(copy, "POST", collection_path(copy_name, "points", "count"), {"filter": f, "exact": True})
+        theirs = await call(live, "POST", collection_path(live_name, "points", "count"), {"filter": f, "exact": True})
         if mine["count"] != theirs["count"]:
             cond = f["must"][0]
             differing.append(f"{cond['key']}={cond['match']['value']!r}: {mine['count']} vs {theirs['count']}")
@@ -131,8 +132,8 @@ async def _queries_check(copy: RegionClient, copy_name: str, live: RegionClient,
             body["query"] = vector
         else:
             continue
-        mine = await call(copy, "POST", collection_path(copy_name, "/points/query"), body)
-        theirs = await call(live, "POST", collection_path(live_name, "/points/query"), body)
+        mine = await call(copy, "POST", collection_path(copy_name, "points", "query"), body)
+        theirs = await call(live, "POST", collection_path(live_name, "points", "query"), body)
         a, b = {p["id"] for p in mine["points"]}, {p["id"] for p in theirs["points"]}
         overlaps.append(len(a & b) / max(1, len(b)))
     if not overlaps:

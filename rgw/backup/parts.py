@@ -11,7 +11,8 @@ from rgw.backup.bundle import BundleStore
 from rgw.backup.jobs import Jobs
 from rgw.journal.log import Journal
 from rgw.journal.replication import Replication
-from rgw.journal.scan import collection_path, rest_call
+from rgw.journal.scan import rest_call
+from rgw.qdrant.names import collection_path
 from rgw.regions.client import RegionClient, UpstreamError
 from rgw.regions.health import HealthBook
 from rgw.settings.operator import Operator
@@ -61,10 +62,10 @@ async def call(client: RegionClient, method: str, path: str, body: Any = None) -
 
 
 async def exact_count(client: RegionClient, collection: str) -> int:
-    result = await call(client, "POST", collection_path(collection, "/points/count"), {"exact": True})
+    result = await call(client, "POST", collection_path(collection, "points", "count"), {"exact": True})
     return int(result["count"])
 
 
 async def exists(client: RegionClient, collection: str) -> bool:
-    result = await call(client, "GET", collection_path(collection, "/exists"))
+    result = await call(client, "GET", collection_path(collection, "exists"))
     return bool(result["exists"])

@@ -32,10 +32,11 @@ from rgw.backup import transfer
 from rgw.backup.bundle import Bundle, BundleError, verify_bundle
 from rgw.backup.compare import Comparison, compare_copies, writes_after
 from rgw.backup.jobs import Job
-from rgw.backup.parts import JobFailed, Parts, call, collection_path, exact_count, exists
+from rgw.backup.parts import JobFailed, Parts, call, exact_count, exists
 from rgw.durable import atomic_write
 from rgw.journal.holds import FINAL_STRETCH, HoldError
 from rgw.journal.truth import lineages
+from rgw.qdrant.names import collection_path
 
 log = logging.getLogger("rgw.restore")
 

@@ -10,12 +10,12 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import orjson
 
-from rgw.envelope import error_message
+from rgw.qdrant.envelope import error_message
+from rgw.qdrant.names import collection_path
 from rgw.settings.config import Region
 
 CHUNK = 1 << 20
@@ -33,8 +33,8 @@ def _headers(region: Region) -> dict[str, str]:
     return {"api-key": region.api_key} if region.api_key else {}
 
 
-def _snapshots_url(region: Region, collection: str, rest: str = "") -> str:
-    return f"{region.url.rstrip('/')}/collections/{quote(collection, safe='')}/snapshots{rest}"
+def _snapshots_url(region: Region, collection: str, *rest: str) -> str:
+    return region.url.rstrip("/") + collection_path(collection, "snapshots", *rest)
 
 
 async def _result(resp: aiohttp.ClientResponse, what: str) -> Any:
@@ -58,7 +58,7 @@ async def download_snapshot(region: Region, collection: str, name: str, to: Path
     """Stream a region's snapshot into `to`; returns its sha256."""
     digest = hashlib.sha256()
     async with aiohttp.ClientSession(timeout=TIMEOUT, headers=_headers(region)) as session, \
-            session.get(_snapshots_url(region, collection, f"/{quote(name, safe='')}")) as resp:
+            session.get(_snapshots_url(region, collection, name)) as resp:
         if resp.status != 200:
             await _result(resp, f"downloading snapshot {name} from {region.name}")
         with to.open("wb") as out:
@@ -71,7 +71,7 @@ async def download_snapshot(region: Region, collection: str, name: str, to: Path
 
 async def delete_snapshot(region: Region, collection: str, name: str) -> None:
     async with aiohttp.ClientSession(timeout=TIMEOUT, headers=_headers(region)) as session, \
-            session.delete(_snapshots_url(region, collection, f"/{quote(name, safe='')}"),
+            session.delete(_snapshots_url(region, collection, name),
                            params={"wait": "true"}) as resp:
         await _result(resp, f"deleting snapshot {name} on {region.name}")
 
@@ -92,5 +92,5 @@ async def upload_snapshot(region: Region, collection: str, path: Path, sha256: s
     form.add_field("snapshot", chunks(), filename=path.name, content_type="application/octet-stream")
     params = {"wait": "true", "priority": "snapshot", "checksum": sha256}
     async with aiohttp.ClientSession(timeout=TIMEOUT, headers=_headers(region)) as session, \
-            session.post(_snapshots_url(region, collection, "/upload"), params=params, data=form) as resp:
+            session.post(_snapshots_url(region, collection, "upload"), params=params, data=form) as resp:
         await _result(resp, f"recovering {collection} on {region.name} from {path.name}")

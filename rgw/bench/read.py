@@ -174,26 +174,39 @@ def targets(reference: str, reference_port: int, gateway_port: int, gateway_pid:
     return out
 
 
-async def measure_targets(measured: list[Target], queries: int, concurrencies: tuple[int, ...]) -> list[Phase]:
-    """Every target at every concurrency, the same query bodies for all; closes the pools."""
+async def measure_targets(measured: list[Target], queries: int, concurrencies: tuple[int, ...],
+                          rounds: int = 1) -> list[Phase]:
+    """Every target at every concurrency, the same query bodies for all, `rounds` times over with the targets
+    alternating; each (target, concurrency) reported by its median round. Closes the pools."""
     try:
         rng = np.random.default_rng(7)
         bodies = [orjson.dumps({"query": v, "limit": 10}, option=orjson.OPT_SERIALIZE_NUMPY)
                   for v in rng.standard_normal((DISTINCT_QUERIES, DIMENSIONS), dtype=np.float32)]
-        phases = []
-        for concurrency in concurrencies:
-            for target, pool, pid in measured:
-                progress(f"measuring {target} at concurrency {concurrency}")
-                phases.append(await run_phase(pool, bodies, concurrency, queries, target, pid))
+        measured_rounds: dict[tuple[str, int], list[Phase]] = {}
+        for round_ in range(rounds):
+            for concurrency in concurrencies:
+                for target, pool, pid in measured:
+                    progress(f"round {round_ + 1}/{rounds}: measuring {target} at concurrency {concurrency}")
+                    phase = await run_phase(pool, bodies, concurrency, queries, target, pid)
+                    measured_rounds.setdefault((target, concurrency), []).append(phase)
         print(file=sys.stderr)
-        return phases
+        return [median_phase(phases) for phases in measured_rounds.values()]
     finally:
         for _, pool, _ in measured:
             pool.close()
 
 
+def median_phase(phases: list[Phase]) -> Phase:
+    """The round whose gateway CPU per query is the median (the p50 latency's median when no CPU is measured)."""
+    def key(p: Phase) -> float:
+        return p.gateway_cpu_us_per_query if p.gateway_cpu_us_per_query is not None else p.p50_ms
+
+    return sorted(phases, key=key)[len(phases) // 2]
+
+
 async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: int, queries: int,
-                  concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None) -> tuple[list[Phase], dict]:
+                  concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None,
+                  baseline: tuple[int, int] | None = None, rounds: int = 1) -> tuple[list[Phase], dict]:
     store = Pool("127.0.0.1", store_port)
     try:
         await load_collection(store, points, seed=42)
@@ -201,8 +214,10 @@ async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: 
         info = await collection_info(store)
     finally:
         store.close()
-    phases = await measure_targets(targets("store", store_port, gateway_port, gateway_pid, floor), queries,
-                                   concurrencies)
+    measured = targets("store", store_port, gateway_port, gateway_pid, floor)
+    if baseline is not None:
+        measured.insert(2, ("baseline", Pool("127.0.0.1", baseline[0]), baseline[1]))
+    phases = await measure_targets(measured, queries, concurrencies, rounds)
     return phases, {"indexed": indexed, "points_count": info.get("points_count"),
                     "indexed_vectors_count": info.get("indexed_vectors_count"),
                     "segments_count": info.get("segments_count")}
@@ -231,6 +246,11 @@ def render(phases: list[Phase], meta: dict) -> str:
                      f"({via.p50_ms / direct.p50_ms:.2f}x), {via.p99_ms - direct.p99_ms:+.3f} ms at p99; "
                      f"throughput {via.qps / direct.qps:.2f}x of direct; "
                      f"{via.gateway_cpu_us_per_query:.0f} us gateway CPU per query")
+        if (old := by_key.get(("baseline", concurrency))) is not None:
+            lines.append(f"concurrency {concurrency}: against the baseline tree, gateway CPU "
+                         f"{via.gateway_cpu_us_per_query:.0f} vs {old.gateway_cpu_us_per_query:.0f} us per query "
+                         f"({via.gateway_cpu_us_per_query / old.gateway_cpu_us_per_query:.2f}x), p50 "
+                         f"{via.p50_ms - old.p50_ms:+.3f} ms")
         if (floor := by_key.get(("floor", concurrency))) is not None:
             lines.append(f"concurrency {concurrency}: floor proxy adds {floor.p50_ms - direct.p50_ms:+.3f} ms at p50, "
                          f"{floor.gateway_cpu_us_per_query:.0f} us CPU per query (the gateway: "
@@ -242,18 +262,44 @@ def render(phases: list[Phase], meta: dict) -> str:
 
 
 def run_read_bench(points: int, queries: int, as_json: bool = False,
-                   concurrencies: tuple[int, ...] = (1, 16), floor: bool = True) -> int:
+                   concurrencies: tuple[int, ...] = (1, 16), floor: bool = True, baseline: Path | None = None,
+                   rounds: int = 1) -> int:
+    """`baseline`: another source tree of the gateway (built in place), measured beside this one, alternating."""
     with tempfile.TemporaryDirectory(prefix="rgw-bench-") as tmp:
         topology = local_topology(Path(tmp), regions=("primary",))
-        with topology, floor_proxy(topology.store_ports["primary"], enabled=floor) as floor_at:
+        with topology, floor_proxy(topology.store_ports["primary"], enabled=floor) as floor_at, \
+                baseline_gateway(baseline, topology.store_url("primary"), Path(tmp)) as old:
             print(f"store pid {topology.stores['primary'].pid}, gateway pid {topology.gateway.pid}", file=sys.stderr)
             phases, meta = asyncio.run(measure(topology.store_ports["primary"], topology.gateway_port,
-                                               topology.gateway.pid, points, queries, concurrencies, floor_at))
+                                               topology.gateway.pid, points, queries, concurrencies, floor_at,
+                                               old, rounds))
+            meta["rounds"] = rounds
     if as_json:
         print(orjson.dumps({"meta": meta, "phases": [asdict(p) for p in phases]}, option=orjson.OPT_INDENT_2).decode())
     else:
         print(render(phases, meta))
     return 0
+
+
+@contextlib.contextmanager
+def baseline_gateway(tree: Path | None, region_url: str, tmp: Path) -> Iterator[tuple[int, int] | None]:
+    """The gateway as another source tree has it (an older commit, built in place), in front of the same store:
+    (port, pid), or None without a tree. Its working directory is the tree, so `-m rgw.cli` imports from it."""
+    if tree is None:
+        yield None
+        return
+    port = free_port()
+    config = tmp / "baseline.toml"
+    config.write_text(f'[gateway]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{tmp / "baseline"}"\n\n'
+                      f'[[regions]]\nname = "primary"\nurl = "{region_url}"\n')
+    process = gateway_process(config, f"127.0.0.1:{port}", tmp / "logs", name="baseline-gateway")
+    process.cwd = tree.resolve()
+    process.env["PYTHONPATH"] = str(tree.resolve())
+    process.start(wait=60)
+    try:
+        yield port, process.pid
+    finally:
+        process.stop()
 
 
 # -- the gateway against a region that answers at once ------------------------------------------

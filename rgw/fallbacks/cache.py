@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 DEFAULT_MAX_BYTES = 256 << 20
@@ -41,7 +42,7 @@ class Cached:
         return now - self.stored_at
 
 
-Key = tuple[str, str, str, bytes]  # collection, method, path without query string, body
+Key = tuple[str, str, str, bytes]  # collection, method, path with its query string, body
 _Bucket = tuple[str, str, str, int, bytes, bytes]  # collection, method, path, body length, its first and last bytes
 
 
@@ -53,7 +54,7 @@ def request_key(collection: str, method: str, path: str, body: bytes | None) -> 
     for the same question; a differently ordered body is only a miss, never a wrong answer.
     The body's bytes count against the cache's size like the answer's.
     """
-    return collection, method, path.partition("?")[0], body or b""
+    return collection, method, path, body or b""
 
 
 def _bucket(key: Key) -> _Bucket:
@@ -82,7 +83,8 @@ class ResultCache:
     module (setup.py).
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # monotonic seconds; tests drive a virtual one
         self._max_bytes = max_bytes
         self._buckets: OrderedDict[_Bucket, list[Cached]] = OrderedDict()
         self._entries = 0
@@ -116,7 +118,7 @@ class ResultCache:
                 self._drop(bucket, same)
             elif len(bucket) >= MAX_PER_BUCKET:
                 self._drop(bucket, 0)
-        bucket.append(Cached(request, body, content_type, time.monotonic(), self._generations.get(collection, 0),
+        bucket.append(Cached(request, body, content_type, self.clock(), self._generations.get(collection, 0),
                              coverage, source, size))
         self._entries += 1
         self._bytes += size
@@ -133,7 +135,7 @@ class ResultCache:
     def fresh(self, key: Key, collection: str, ttl_s: float) -> Cached | None:
         """An entry within its TTL and written after the collection's last write, if any."""
         entry = self._used(key)
-        if entry is None or entry.generation != self.generation(collection) or entry.age(time.monotonic()) > ttl_s:
+        if entry is None or entry.generation != self.generation(collection) or entry.age(self.clock()) > ttl_s:
             self.misses += 1
             return None
         self.hits_fresh += 1
@@ -142,7 +144,7 @@ class ResultCache:
     def stale_if_error(self, key: Key, ttl_s: float, stale_s: float) -> Cached | None:
         """An entry still inside its stale-if-error window, to serve when no live source could."""
         entry = self._used(key)
-        if entry is None or entry.age(time.monotonic()) > ttl_s + stale_s:
+        if entry is None or entry.age(self.clock()) > ttl_s + stale_s:
             return None
         self.hits_stale += 1
         return entry

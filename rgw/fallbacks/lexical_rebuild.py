@@ -11,15 +11,15 @@ import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 
-from rgw.envelope import error_message
 from rgw.fallbacks.lexical_collection import SpecSource
 from rgw.fallbacks.lexical_feed import LexicalFeeder
+from rgw.qdrant.envelope import error_message
 from rgw.qdrant.errors import QdrantError
 from rgw.qdrant.fields import Payload, PointId
+from rgw.qdrant.names import collection_path
 from rgw.regions.client import RegionClient, UpstreamError
 
 SCROLL_PAGE = 1000
@@ -75,7 +75,7 @@ async def reindex_from_region(feeder: LexicalFeeder, client: RegionClient, colle
 
 
 async def _describe(client: RegionClient, collection: str) -> tuple[SpecSource, int | None]:
-    result = await _call(client, "GET", f"/collections/{quote(collection, safe='')}", None)
+    result = await _call(client, "GET", collection_path(collection), None)
     try:
         spec = SpecSource("info", result["config"])
         spec.spec()
@@ -88,7 +88,7 @@ async def _describe(client: RegionClient, collection: str) -> tuple[SpecSource, 
 async def _scroll(client: RegionClient, collection: str, offset: Any,
                   page: int) -> tuple[list[tuple[PointId, Payload | None]], Any]:
     body = {"limit": page, "offset": offset, "with_payload": True, "with_vector": False}
-    result = await _call(client, "POST", f"/collections/{quote(collection, safe='')}/points/scroll",
+    result = await _call(client, "POST", collection_path(collection, "points", "scroll"),
                          orjson.dumps(body))
     return [(point["id"], point.get("payload")) for point in result["points"]], result.get("next_page_offset")
 

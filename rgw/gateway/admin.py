@@ -1,129 +1,149 @@
-"""The operator API under /gateway/admin/: authenticated by a bearer token, off unless one is set.
+"""The operator API under /gateway/admin/: forced modes, drains, restore marks, policies, replication, reindex.
 
-Every change is logged with what changed; missing or wrong credentials get 401 and change
-nothing.
+Each handler reads its body into typed fields (a wrong one is a 400 naming it), makes one change,
+logs it, and answers with what is now in force. A change the settings refuse is a 400 too; any
+other failure is a bug, answered 500 and logged by the front door. The admin token is checked
+before any of this (rgw.gateway.front).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from rgw import envelope
-from rgw.auth.admin import authenticated, json_object
 from rgw.fallbacks.lexical_rebuild import RebuildProgress
+from rgw.http.server import Reply, Request
+from rgw.qdrant.envelope import error, ok
+from rgw.qdrant.errors import BadRequest, QdrantError
+from rgw.qdrant.fields import Obj, boolean, parse_body, string, unsigned
 from rgw.settings.config import ConfigError
+from rgw.settings.operator import RefusedChange
 
 if TYPE_CHECKING:
     from rgw.gateway.app import Gateway
 
 log = logging.getLogger("rgw.admin")
 
-def add_admin_routes(app: web.Application, gateway: Gateway, token: str | None) -> None:
-    async def replication(request: web.Request) -> web.Response:
+Params = dict[str, str]
+
+
+def body_of(request: Request) -> Obj:
+    """An admin call's JSON body as an object ({} when there is none); FormatError when it is not one."""
+    return Obj.of(parse_body(request.body or b""))
+
+
+class AdminApi:
+    """The operator's changes, each one route of the table in rgw.gateway.routes."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._operator = gateway.operator
+
+    async def _change(self, request: Request, apply: Any) -> Reply:
+        """Run one change; what the caller got wrong is a 400 naming it, nothing else is caught."""
         started = time.perf_counter()
-        region, action = request.match_info["region"], request.match_info["action"]
-        applier = gateway.replication.appliers.get(region)
+        try:
+            return ok(apply(body_of(request), request.peer or "unknown"), started)
+        except QdrantError as exc:
+            return error(exc.status, exc.message, started)
+        except (RefusedChange, ConfigError) as exc:
+            return error(400, f"Bad request: {exc}", started)
+
+    async def force_mode(self, request: Request, params: Params) -> Reply:
+        collection = params["collection_name"]
+
+        def apply(body: Obj, by: str) -> Any:
+            self._operator.force(collection, body.req("source", string), by)
+            return {"collection": collection, "forced": self._operator.forced(collection) or "auto"}
+
+        return await self._change(request, apply)
+
+    async def drain(self, request: Request, params: Params) -> Reply:
+        return await self._drained(request, params["region"], True)
+
+    async def undrain(self, request: Request, params: Params) -> Reply:
+        return await self._drained(request, params["region"], False)
+
+    async def _drained(self, request: Request, region: str, drained: bool) -> Reply:
+        def apply(body: Obj, by: str) -> Any:
+            self._operator.drain(region, drained, by)
+            return {"region": region, "drained": self._operator.drained(region)}
+
+        return await self._change(request, apply)
+
+    async def restore_mark(self, request: Request, params: Params) -> Reply:
+        collection = params["collection_name"]
+
+        def apply(body: Obj, by: str) -> Any:
+            region = body.req("region", string)
+            expected = None if body.opt("clear", boolean, False) else body.req("expected", unsigned)
+            self._operator.mark_restoring(collection, region, expected, by)
+            return {"collection": collection, "restoring": {r: asdict(m) for r, m in
+                                                            self._operator.restoring(collection).items()}}
+
+        return await self._change(request, apply)
+
+    async def set_policy(self, request: Request, params: Params) -> Reply:
+        """Merge fields into the collection's runtime override ({"reset": true} drops it, as DELETE does)."""
+        collection = params["collection_name"]
+
+        def apply(body: Obj, by: str) -> Any:
+            fields = None if body.opt("reset", boolean, False) else {k: v for k, v in body.data.items() if k != "reset"}
+            return asdict(self._operator.override_policy(collection, fields, by))
+
+        return await self._change(request, apply)
+
+    async def reset_policy(self, request: Request, params: Params) -> Reply:
+        collection = params["collection_name"]
+
+        def apply(body: Obj, by: str) -> Any:
+            return asdict(self._operator.override_policy(collection, None, by))
+
+        return await self._change(request, apply)
+
+    async def replication(self, request: Request, params: Params) -> Reply:
+        started = time.perf_counter()
+        region, action = params["region"], params["action"]
+        applier = self._gateway.replication.appliers.get(region)
         if applier is None:
-            return envelope.error(404, f"Not found: no region named {region!r}", started)
+            return error(404, f"Not found: no region named {region!r}", started)
         if action == "pause":
             applier.pause()
         elif action == "resume":
             applier.resume()
         else:
-            return envelope.error(404, f"Not found: replication action {action!r} (use pause or resume)", started)
-        log.warning("admin: replication to %s %sd by %s", region, action, request.remote)
-        return envelope.ok({"region": region, "paused": applier.paused, "applied_lsn": applier.applied}, started)
+            return error(404, f"Not found: replication action {action!r} (use pause or resume)", started)
+        log.warning("admin: replication to %s %sd by %s", region, action, request.peer)
+        return ok({"region": region, "paused": applier.paused, "applied_lsn": applier.applied}, started)
 
-    async def trim(request: web.Request) -> web.Response:
+    async def trim(self, request: Request, params: Params) -> Reply:
         started = time.perf_counter()
         try:
-            below = int((await request.json())["below"])
-        except (ValueError, KeyError, TypeError):
-            return envelope.error(400, 'Bad request: expected {"below": <lsn>}', started)
-        trimmed_below, removed = await gateway.replication.trim(below)
-        log.warning("admin: journal trim below %d requested by %s", below, request.remote)
-        return envelope.ok({"asked_below": below, "trimmed_below": trimmed_below, "removed": removed,
-                            "floor": gateway.replication.trim_floor(), **gateway.journal.stats()}, started)
+            below = body_of(request).req("below", unsigned)
+        except QdrantError as exc:
+            return error(exc.status, exc.message, started)
+        replication = self._gateway.replication
+        trimmed_below, removed = await replication.trim(below)
+        log.warning("admin: journal trim below %d requested by %s", below, request.peer)
+        return ok({"asked_below": below, "trimmed_below": trimmed_below, "removed": removed,
+                   "floor": replication.trim_floor(), **self._gateway.journal.stats()}, started)
 
-    operator = gateway.operator
+    async def reindex(self, request: Request, params: Params) -> Reply:
+        collection = params["collection_name"]
+        gateway = self._gateway
 
-    async def change(request: web.Request, apply: Callable[[dict[str, Any], str], Any]) -> web.Response:
-        """Parse the JSON body, apply one operator change, answer with what is now in force."""
-        started = time.perf_counter()
-        try:
-            result = apply(await json_object(request), request.remote or "unknown")
-        except (ValueError, KeyError, TypeError, ConfigError) as exc:
-            return envelope.error(400, f"Bad request: {exc}", started)
-        return envelope.ok(result, started)
-
-    async def mode(request: web.Request) -> web.Response:
-        collection = request.match_info["collection"]
-
-        def apply(body: dict[str, Any], by: str) -> Any:
-            operator.force(collection, str(body["source"]), by)
-            return {"collection": collection, "forced": operator.forced(collection) or "auto"}
-
-        return await change(request, apply)
-
-    async def drain(request: web.Request) -> web.Response:
-        region, action = request.match_info["region"], request.match_info["action"]
-
-        def apply(body: dict[str, Any], by: str) -> Any:
-            operator.drain(region, action == "drain", by)
-            return {"region": region, "drained": operator.drained(region)}
-
-        return await change(request, apply)
-
-    async def restore_mark(request: web.Request) -> web.Response:
-        collection = request.match_info["collection"]
-
-        def apply(body: dict[str, Any], by: str) -> Any:
-            expected = None if body.get("clear") else int(body["expected"])
-            operator.mark_restoring(collection, str(body["region"]), expected, by)
-            return {"collection": collection, "restoring": {r: asdict(m) for r, m in
-                                                            operator.restoring(collection).items()}}
-
-        return await change(request, apply)
-
-    async def policy(request: web.Request) -> web.Response:
-        """PUT merges fields into the collection's runtime override ({"reset": true} drops it, as DELETE
-        does); answers with the policy now in force."""
-        collection = request.match_info["collection"]
-
-        def apply(body: dict[str, Any], by: str) -> Any:
-            fields = None if request.method == "DELETE" or body.get("reset") else body
-            return asdict(operator.override_policy(collection, fields, by))
-
-        return await change(request, apply)
-
-    async def reindex(request: web.Request) -> web.Response:
-        collection = request.match_info["collection"]
-
-        def apply(body: dict[str, Any], by: str) -> Any:
-            region = str(body["from"])
+        def apply(body: Obj, by: str) -> Any:
+            region = body.req("from", string)
             applier = gateway.replication.appliers.get(region)
             if applier is None:
-                raise ValueError(f"from: no region named {region!r}")
+                raise BadRequest(f"Bad request: from: no region named {region!r}")
             running = gateway.reindex_jobs.get(collection)
             if isinstance(running, RebuildProgress) and not running.done:
-                raise ValueError(f"a lexical reindex of {collection} is already running")
+                raise BadRequest(f"Bad request: a lexical reindex of {collection} is already running")
             gateway.start_reindex(collection, applier.client, applier.applied)
             log.warning("admin: lexical reindex of %s from %s started by %s", collection, region, by)
             return {"collection": collection, "from": region, "as_of_lsn": applier.applied}
 
-        return await change(request, apply)
-
-    app.router.add_post("/gateway/admin/regions/{region}/replication/{action}", authenticated(token, replication))
-    app.router.add_post("/gateway/admin/lexical/{collection}/reindex", authenticated(token, reindex))
-    app.router.add_post("/gateway/admin/journal/trim", authenticated(token, trim))
-    app.router.add_post("/gateway/admin/collections/{collection}/mode", authenticated(token, mode))
-    app.router.add_post("/gateway/admin/regions/{region}/{action:drain|undrain}", authenticated(token, drain))
-    app.router.add_post("/gateway/admin/collections/{collection}/restore-mark", authenticated(token, restore_mark))
-    app.router.add_put("/gateway/admin/policies/{collection}", authenticated(token, policy))
-    app.router.add_delete("/gateway/admin/policies/{collection}", authenticated(token, policy))
+        return await self._change(request, apply)

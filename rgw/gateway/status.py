@@ -5,14 +5,21 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
-from aiohttp import web
 
 from rgw import __version__
+from rgw.http.server import Reply, Request
 
 if TYPE_CHECKING:
     from rgw.gateway.app import Gateway
+
+
+def redacted(url: str) -> str:
+    """A region's URL without user information or query: where it is, never how to get in."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}{parts.path}"
 
 
 def snapshot(gateway: Gateway) -> dict[str, Any]:
@@ -22,7 +29,7 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
         health = gateway.book.regions[client.name]
         regions.append({
             "name": client.name,
-            "url": client.region.url,
+            "url": redacted(client.region.url),
             "state": health.state(now),
             "active_check": {
                 "healthy": health.active_healthy,
@@ -89,14 +96,14 @@ def policies(gateway: Gateway, collection: str | None) -> dict[str, Any]:
     return out
 
 
-def add_status_route(app: web.Application, gateway: Gateway) -> None:
-    async def status_handler(request: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(snapshot(gateway)), content_type="application/json")
+class StatusApi:
+    """The status document and the effective policies, as routes of rgw.gateway.routes."""
 
-    async def policies_handler(request: web.Request) -> web.Response:
-        collection = request.match_info.get("collection")
-        return web.Response(body=orjson.dumps(policies(gateway, collection)), content_type="application/json")
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
 
-    app.router.add_get("/gateway/status", status_handler)
-    app.router.add_get("/gateway/policies", policies_handler)
-    app.router.add_get("/gateway/policies/{collection}", policies_handler)
+    async def status(self, request: Request, params: dict[str, str]) -> Reply:
+        return Reply(200, orjson.dumps(snapshot(self._gateway)))
+
+    async def policies(self, request: Request, params: dict[str, str]) -> Reply:
+        return Reply(200, orjson.dumps(policies(self._gateway, params.get("collection_name"))))

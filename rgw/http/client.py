@@ -1,16 +1,18 @@
-"""A minimal HTTP/1.1 client with keep-alive pooling, for forwarding bytes to one region.
+"""Keep-alive HTTP/1.1 connections to one host (a region), responses parsed by llhttp (httptools).
 
-The gateway's hot path needs exactly this: write a request, read status, content type and
-body bytes back, reuse the connection. A general client (aiohttp's) builds request and
-response objects, cookie jars and header multidicts on every call; measured here that cost
-more CPU than the rest of the gateway together. Responses may be sized by Content-Length,
-chunked, or delimited by connection close.
+The gateway's hot path needs exactly this: write a request, read status, content type and body
+bytes back, reuse the connection. A general client (aiohttp's) builds request and response
+objects, cookie jars and header multidicts on every call; measured here that cost more CPU than
+the rest of the gateway together. Responses may be sized by Content-Length, chunked, or
+delimited by the connection's close, and are bounded in size.
 
 Two ways in. `Pool.request` is a coroutine, for callers that simply await an answer.
 `Pool.start` returns an `Exchange` that calls back, synchronously, from the connection's
-`data_received` when the answer is complete: the read router races attempts with it
-without wrapping each one in an asyncio.Task, which on this path cost two extra turns of
-the event loop (and their epoll calls) per query.
+`data_received` when the answer is complete: the read router races attempts with it without
+wrapping each one in an asyncio.Task.
+
+A request line or header that would carry CR, LF, NUL or (in the target) a space is refused
+before anything is written: what the gateway sends a region is exactly one request.
 """
 
 from __future__ import annotations
@@ -20,20 +22,30 @@ import ssl
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import cast
 
-MAX_HEAD_BYTES = 65536
+import httptools
+
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 class ConnectionFailed(Exception):
     """The peer refused, reset or closed the connection before a whole response arrived."""
 
 
+class ConnectionReset(ConnectionFailed):
+    """The connection was open and the peer closed or reset it before the whole response."""
+
+
 class ProtocolViolation(Exception):
-    """The peer answered something that is not HTTP/1.x."""
+    """The peer answered something that is not HTTP/1.x, or more than the size bound."""
 
 
-@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
+class UnsafeRequest(ValueError):
+    """A request line or header that would not be exactly one request on the wire (CR, LF, NUL...)."""
+
+
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (compiled-modules.txt)
 class Response:
     status: int
     content_type: str
@@ -43,162 +55,16 @@ class Response:
         self.status, self.content_type, self.body = status, content_type, body
 
 
-class _ResponseParser:
-    """Incremental parser for one response; `feed` returns True once it is complete."""
-
-    __slots__ = ("_buffer", "_chunked", "_chunked_body", "_chunks", "_have", "_length", "_to_close", "body",
-                 "content_type", "keep_alive", "status")
-
-    def __init__(self) -> None:
-        self._buffer = b""  # the head, until it is complete
-        self._chunked_body = bytearray()
-        self._chunks: list[bytes] = []  # a Content-Length body, as it arrives (joined once)
-        self._have = 0
-        self.status = 0
-        self.content_type = "application/json"
-        self.keep_alive = True
-        self._length: int | None = None
-        self._chunked = False
-        self._to_close = False
-        self.body = b""
-
-    def feed(self, data: bytes) -> bool:
-        if not self.status:
-            data = self._buffer + data if self._buffer else data
-            end = data.find(b"\r\n\r\n")
-            if end < 0:
-                if len(data) > MAX_HEAD_BYTES:
-                    raise ProtocolViolation("response head larger than 64 KiB")
-                self._buffer = data
-                return False
-            self._buffer = b""
-            self._parse_head(data[:end])
-            data = data[end + 4:]
-        if self._length is not None:
-            return self._feed_sized(data)
-        if self._chunked:
-            self._chunked_body += data
-            return self._parse_chunks()
-        self._chunks.append(data)  # delimited by close
-        return False
-
-    def _feed_sized(self, data: bytes) -> bool:
-        # The common case, a whole response in one read, costs one slice and no joins.
-        length = self._length
-        assert length is not None
-        if data:
-            self._chunks.append(data)
-            self._have += len(data)
-        if self._have < length:
-            return False
-        chunks = self._chunks
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # b"" when there are none
-        if len(body) > length:
-            self.keep_alive = False  # bytes after the response: the connection is out of step
-            body = body[:length]
-        self.body = body
-        return True
-
-    def finish_on_close(self) -> bool:
-        """The peer closed: complete when the body was delimited by the close itself."""
-        if self.status and self._to_close:
-            self.body = b"".join(self._chunks)
-            return True
-        return False
-
-    def _parse_head(self, head: bytes) -> None:
-        # Read as latin-1, one character per byte: compiled by mypyc, str's find, split, lower and
-        # strip are direct C calls, while each bytes method is a generic call of ~1k instructions.
-        text = head.decode("latin-1")
-        line_end = text.find("\r\n")
-        parts = (text if line_end < 0 else text[:line_end]).split(" ", 2)
-        status = parse_digits(parts[1]) if len(parts) >= 2 else -1
-        if status < 0 or not parts[0].startswith("HTTP/1."):
-            raise ProtocolViolation(f"bad status line {head[:80]!r}")
-        self.keep_alive = parts[0] != "HTTP/1.0"
-        # Four searches of the lower-cased head instead of a loop over every line (measured cheaper:
-        # a loop pays a slice, a lower() and a lookup per line). The first of repeated fields counts.
-        # Lower-casing latin-1 text keeps every character where it was, so positions in `lower` are
-        # positions in `text`.
-        lower = text.lower()
-        if (length := _field(text, lower, "\r\ncontent-length:")) is not None:
-            if (value := parse_digits(length)) < 0:
-                raise ProtocolViolation(f"bad content-length {length.encode('latin-1').lower()[:40]!r}")
-            self._length = value
-        if (encoding := _field(lower, lower, "\r\ntransfer-encoding:")) is not None and "chunked" in encoding:
-            self._chunked = True
-        if (content_type := _field(text, lower, "\r\ncontent-type:")) is not None:
-            self.content_type = content_type
-        connection = _field(lower, lower, "\r\nconnection:")
-        if connection == "close":
-            self.keep_alive = False
-        elif connection == "keep-alive":
-            self.keep_alive = True
-        if self._chunked:
-            self._length = None
-        elif status in (204, 304) or 100 <= status < 200:
-            self._length = 0
-        elif self._length is None:
-            self._to_close = True
-            self.keep_alive = False
-        self.status = status
-
-    def _parse_chunks(self) -> bool:
-        chunks: list[bytes] = []
-        position = 0
-        buffer = self._chunked_body
-        while True:
-            line_end = buffer.find(b"\r\n", position)
-            if line_end < 0:
-                return False
-            size_text = bytes(buffer[position:line_end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError as exc:
-                raise ProtocolViolation(f"bad chunk size {size_text[:20]!r}") from exc
-            data_start = line_end + 2
-            if size == 0:
-                # The last chunk is followed by optional trailers and an empty line.
-                no_trailers = buffer[data_start:data_start + 2] == b"\r\n"
-                if not no_trailers and buffer.find(b"\r\n\r\n", data_start) < 0:
-                    return False
-                self.body = b"".join(chunks)
-                return True
-            if len(buffer) < data_start + size + 2:
-                return False
-            chunks.append(bytes(buffer[data_start:data_start + size]))
-            position = data_start + size + 2
+def check_target(target: str) -> None:
+    """Refuse a request target that is not one token of visible ASCII (no space, CR, LF, NUL)."""
+    if not target.startswith("/") or not target.isascii() or not target.isprintable() or " " in target:
+        raise UnsafeRequest(f"request target {target[:80]!r} holds a character that cannot go on a request line")
 
 
-_WHITESPACE: Final = " \t\n\r\x0b\x0c"  # what bytes.strip() took from around a value
-
-
-def _field(text: str, lower: str, name: str) -> str | None:
-    """The stripped value, from `text`, of the first field `name` ("\\r\\n" + lower-case name + ":") in `lower`."""
-    start = lower.find(name)
-    if start < 0:
-        return None
-    start += len(name)
-    end = lower.find("\r\n", start)
-    return text[start:end if end >= 0 else len(text)].strip(_WHITESPACE)
-
-
-def parse_digits(text: str) -> int:
-    """The number `text` spells in ASCII digits only (what bytes.isdigit accepts), at most 18 of them, or -1.
-
-    A loop, not isdigit() and int(): str.isdigit also takes latin-1's ¹, ² and ³, and compiled
-    by mypyc, ord(text[i]) costs a few instructions where int() costs ~500 (heads are parsed on
-    every query).
-    """
-    if not text or len(text) > 18:
-        return -1  # more digits than any length this side of 2**63: refused, and no big-number arithmetic
-    value = 0
-    for i in range(len(text)):
-        digit = ord(text[i]) - 48  # ord("0")
-        if not 0 <= digit <= 9:
-            return -1
-        value = value * 10 + digit
-    return value
+def check_header_lines(lines: bytes) -> None:
+    """Refuse header lines (each ending in CRLF) whose values hold a bare CR, LF or NUL."""
+    if b"\0" in lines or lines.count(b"\r") != lines.count(b"\r\n") or lines.count(b"\n") != lines.count(b"\r\n"):
+        raise UnsafeRequest("request headers hold CR, LF or NUL inside a value")
 
 
 QUEUED, ACTIVE, FINISHED = 0, 1, 2
@@ -270,16 +136,29 @@ class Exchange:
             # request, so sending it once more on a fresh connection is safe.
             self._pool._connect(self)
         else:
-            self._failed(ConnectionFailed(f"connection closed by peer{f': {exc}' if exc else ''}"))
+            self._failed(ConnectionReset(f"connection closed by peer{f': {exc}' if exc else ''}"))
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("_exchange", "_parser", "closed", "transport")
+    """One keep-alive connection; the parser is fed what arrives while an exchange waits on it."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_began", "_body", "_complete", "_content_type", "_exchange", "_framed", "_keep_alive", "_max_body",
+                 "_out_of_step", "_parser", "_size", "_status", "closed", "transport")
+
+    def __init__(self, max_body: int) -> None:
         self.transport: asyncio.Transport | None = None
-        self._parser: _ResponseParser | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._max_body = max_body
         self._exchange: Exchange | None = None
+        self._content_type = "application/json"
+        self._body: list[bytes] = []
+        self._size = 0
+        self._complete = False
+        self._began = False  # this exchange's answer has started arriving
+        self._framed = False  # ... with a Content-Length or Transfer-Encoding (else it ends at the close)
+        self._status = 0
+        self._keep_alive = False  # read while llhttp still has the message's flags (they reset after it)
+        self._out_of_step = False
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -289,41 +168,100 @@ class _Connection(asyncio.Protocol):
     def send(self, exchange: Exchange) -> None:
         assert self.transport is not None
         self._exchange = exchange
-        self._parser = _ResponseParser()
+        self._began = False
         exchange._connection = self
         self.transport.write(exchange._data)
 
+    # -- httptools callbacks ----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._complete:
+            self._out_of_step = True  # bytes after the answer: the connection cannot be trusted again
+        if self._out_of_step:
+            return  # ... and what follows is not read
+        self._began = True
+        self._content_type = "application/json"
+        self._body = []
+        self._size = 0
+        self._framed = False
+        self._status = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._out_of_step:
+            return
+        lower = name.lower()
+        if lower == b"content-type":
+            self._content_type = value.decode("latin-1").strip()
+        elif lower == b"content-length":
+            self._framed = True
+            if int(value) > self._max_body:  # llhttp checked the digits
+                raise ProtocolViolation(f"response of {int(value)} bytes exceeds the {self._max_body}-byte bound")
+        elif lower == b"transfer-encoding":
+            self._framed = True
+
+    def on_body(self, data: bytes) -> None:
+        if self._out_of_step:
+            return
+        self._size += len(data)
+        if self._size > self._max_body:
+            raise ProtocolViolation(f"response exceeds the {self._max_body}-byte bound")
+        self._body.append(data)
+
+    def on_headers_complete(self) -> None:
+        if not self._out_of_step:
+            self._status = self._parser.get_status_code()
+
+    def on_message_complete(self) -> None:
+        if not self._out_of_step and self._status >= 200:  # an interim 1xx is not the answer
+            self._complete = True
+            self._keep_alive = self._parser.should_keep_alive()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        exchange, parser = self._exchange, self._parser
-        if exchange is None or parser is None:
+        exchange = self._exchange
+        if exchange is None:
             self.abort()  # bytes nobody asked for: the connection is out of step, drop it
             return
         try:
-            complete = parser.feed(data)
-        except ProtocolViolation as exc:
-            self._exchange = self._parser = None
-            exchange._failed(exc)
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            self._fail(exchange, cause if isinstance(cause, ProtocolViolation) else ProtocolViolation(str(exc)))
             return
-        if complete:
-            self._exchange = self._parser = None
-            if not parser.keep_alive:
-                self.abort()
-            exchange._succeeded(Response(parser.status, parser.content_type, parser.body), self)
+        except httptools.HttpParserError as exc:
+            self._fail(exchange, ProtocolViolation(f"malformed response: {exc}"))
+            return
+        if self._complete:
+            self._finish(exchange, keep=self._keep_alive and not self._out_of_step)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        exchange, parser = self._exchange, self._parser
-        if exchange is None or parser is None:
+        exchange = self._exchange
+        if exchange is None:
             return
-        self._exchange = self._parser = None
-        if parser.finish_on_close():
-            exchange._succeeded(Response(parser.status, parser.content_type, parser.body), None)
+        self._exchange = None
+        if self._began and not self._framed and not self._complete and self._status >= 200:
+            self._finish(exchange, keep=False)  # the close itself ended the body
         else:
-            exchange._lost(parser.status != 0, exc)
+            exchange._lost(self._began, exc)
+
+    def _finish(self, exchange: Exchange, keep: bool) -> None:
+        body = self._body
+        response = Response(self._status, self._content_type,
+                            body[0] if len(body) == 1 else b"".join(body))
+        self._exchange = None
+        self._body = []
+        self._complete = False
+        if not keep:
+            self.abort()
+        exchange._succeeded(response, self if keep else None)
+
+    def _fail(self, exchange: Exchange, error: ProtocolViolation) -> None:
+        self._exchange = None
+        exchange._failed(error)
 
     def abort(self) -> None:
         self.closed = True
-        self._exchange = self._parser = None
+        self._exchange = None
         if self.transport is not None:
             self.transport.abort()
 
@@ -332,10 +270,11 @@ class Pool:
     """Keep-alive connections to one host:port, bounded like Envoy's max_connections."""
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None, max_connections: int = 512,
-                 max_idle: int = 64) -> None:
+                 max_idle: int = 64, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._host = host
         self._port = port
         self._tls = tls
+        self._max_response_bytes = max_response_bytes
         self._host_header = f"Host: {host}:{port}\r\n".encode()
         self._idle: deque[_Connection] = deque()
         self._max_idle = max_idle
@@ -345,7 +284,13 @@ class Pool:
 
     def start(self, method: str, path: str, body: bytes | None, headers: bytes,
               on_done: Callable[[Exchange], None]) -> Exchange:
-        """Send one request (now, when a connection is idle); `headers` are pre-encoded lines ending in CRLF."""
+        """Send one request (now, when a connection is idle); `headers` are pre-encoded lines ending in CRLF.
+
+        Raises UnsafeRequest, before anything is sent, for a target that would not stay one request line.
+        """
+        check_target(path)
+        if headers:
+            check_header_lines(headers)
         head = b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n" % (
             method.encode(), path.encode(), self._host_header, headers, len(body) if body else 0)
         exchange = Exchange(self, head + body if body else head, on_done)
@@ -393,7 +338,7 @@ class Pool:
     async def _open(self, exchange: Exchange) -> None:
         try:
             _, connection = await asyncio.get_running_loop().create_connection(
-                _Connection, self._host, self._port, ssl=self._tls,
+                lambda: _Connection(self._max_response_bytes), self._host, self._port, ssl=self._tls,
                 server_hostname=self._host if self._tls is not None else None)
         except OSError as exc:
             exchange._task = None

@@ -1,21 +1,17 @@
-"""The gateway's front door: a small HTTP/1.1 server for its own API, handing anything unusual to aiohttp.
+"""The gateway's front door: HTTP/1.1 connections parsed by llhttp (httptools), answered in order.
 
-Why: measured on this project's machine, aiohttp's server costs 89-110 µs of CPU per request at
-concurrency 1 (its low-level `web.Server` alone 89 µs); a proxy built on it cannot stay under
-the gateway's 150 µs budget before doing any routing. This protocol parses the plain requests
-applications send (a request line, a few headers, a Content-Length body) and answers them
-itself, with one write per response: reads the API can start at once (`Api.handle_now`) are answered
-from their upstream's callback, anything else from a task of its own.
+Every request to the gateway's port comes through here, the operator's included. The parser is
+strict: what llhttp refuses (Content-Length with Transfer-Encoding, differing Content-Lengths,
+obs-fold, a bare LF, NUL bytes...) gets a 400 and the connection is closed; a request is never
+given a second interpretation. Everything one client can make the gateway hold is bounded (see
+settings.config.Limits): head size and header count (431), body size (413), requests parsed
+ahead of the one being answered (reading pauses), the time a head or body may take (408), idle
+keep-alive, and a client that stops reading its answers.
 
-Robustness is borrowed, not re-implemented: the moment a connection sends anything this parser
-does not fully understand (a malformed or HTTP/1.0 request line, a head over 8 KiB, chunked
-bodies, `Expect`, `Upgrade`, a body over the size limit, duplicate Content-Length, a path the
-API does not claim), the connection is handed, with every byte read so far, to aiohttp's
-protocol for the rest of its life, which answers exactly as it did when it served everything.
-What this protocol does own it bounds: pipelined requests are answered one at a time in order,
-reading pauses while a backlog waits, a request head must arrive within `HEAD_TIMEOUT_S` and its
-body within `BODY_TIMEOUT_S` (slowloris), and an idle keep-alive connection closes after
-`KEEPALIVE_TIMEOUT_S`, as aiohttp's does.
+Requests on one connection are answered one at a time, in order. An answer may be sent from
+inside `Application.handle_now` (from a region's callback, with no task) or from the task that
+`Application.handle` runs in; either way the next request starts from the loop in `_drain`,
+never by recursion, so any number of pipelined requests costs constant stack.
 """
 
 from __future__ import annotations
@@ -23,58 +19,56 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 import time
+import zlib
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Final, Protocol, cast
 
-from rgw.http.client import parse_digits
+import httptools
 
-log = logging.getLogger("rgw.h1server")
+from rgw.settings.config import Limits
 
-MAX_HEAD_BYTES = 8190  # aiohttp's max_line_size / max_field_size: a longer head goes to it to refuse
-HEAD_TIMEOUT_S = 10.0
-BODY_TIMEOUT_S = 60.0
-KEEPALIVE_TIMEOUT_S = 75.0  # aiohttp's run_app default
+log = logging.getLogger("rgw.front")
+
 SWEEP_INTERVAL_S = 1.0
-BACKLOG_BYTES = 1 << 20  # pipelined bytes buffered while a request is in flight before reading pauses
-# Heads are matched as latin-1 text (see parse_head). Final: mypyc keeps these in C statics rather
-# than looking them up in the module's dict on every request.
-_REQUEST_LINE: Final = re.compile(r"(GET|POST|PUT|PATCH|DELETE) (/[!-~]*) HTTP/1\.1")
-# Header lines as RFC 9110 spells them: a token, a colon, a value of visible bytes, spaces and tabs.
-_HEADER_BLOCK: Final = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
-# Request headers that change how a request is framed, decoded or answered: aiohttp handles those.
-HAND_OVER_HEADERS = frozenset({"transfer-encoding", "expect", "upgrade", "content-encoding"})
-# What aiohttp's parser refuses to see twice (RFC 9110 singletons), and how many headers it takes.
-SINGLETON_HEADERS = frozenset({"content-length", "content-location", "content-range", "content-type", "etag",
-                               "host", "max-forwards", "server", "transfer-encoding", "user-agent"})
-MAX_HEADERS = 128
-MAX_REMEMBERED_HEADS = 256  # distinct header blocks, and request lines, kept parsed (clients repeat theirs)
-REASONS = {s.value: s.phrase for s in HTTPStatus}
+FEED_BYTES = 16384  # bytes fed to the parser at a time, so a burst of pipelined requests stays bounded
+BACKLOG_BYTES = 1 << 20  # unparsed bytes held while requests wait, before reading pauses
+# Closing a socket with unread input makes the kernel send a reset, which can destroy answers the
+# client has not read yet: after its last answer a connection is half-closed and drained for a
+# while (nginx's lingering close), then closed.
+LINGER_S = 2.0
+REASONS: Final = {s.value: s.phrase for s in HTTPStatus}
+# Control characters have no place in a header value: a region's error text (an HTML page from a
+# load balancer, say) may hold CR/LF, and must neither break the answer nor inject a header.
+_CONTROLS: Final = {c: " " for c in [*range(0, 9), *range(10, 32), 127]}
 
 
-@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (compiled-modules.txt)
 class Request:
     method: str
-    target: str  # path and query, as sent
-    headers: dict[str, str]  # lower-case names; shared between requests (see parse_head): read only
-    body: bytes | None  # None when the request had no body
-    route: Any  # what Api.route said about it
-    close: bool  # the client sent Connection: close
+    target: str  # path and query in origin form, as sent (an absolute-form target is reduced to it)
+    path: str  # target without its query
+    headers: dict[str, str]  # lower-case names, latin-1 values; the first of repeated fields
+    body: bytes | None  # None when the request had no body; decoded when it came compressed
+    keep_alive: bool
+    peer: str  # the client's address, for logs and audit
+    route: Any  # the application's own note about this request (its route), kept across handle_now/handle
 
-    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes | None, route: Any,
-                 close: bool = False) -> None:
-        self.method, self.target, self.headers, self.body, self.route, self.close = (
-            method, target, headers, body, route, close)
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes | None = None,
+                 keep_alive: bool = True, peer: str = "") -> None:
+        self.method, self.target, self.headers, self.body = method, target, headers, body
+        self.path = target.partition("?")[0]
+        self.keep_alive, self.peer, self.route = keep_alive, peer, None
 
 
 Fields = tuple[tuple[str, str], ...]  # response header (name, value) pairs; hashable, so renderings are kept
 
 
-@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (compiled-modules.txt)
 class Reply:
     status: int
     body: bytes
@@ -85,125 +79,36 @@ class Reply:
         self.status, self.body, self.content_type, self.headers = status, body, content_type, headers
 
 
-class Api(Protocol):
-    """What the server serves (rgw.proxy.api.GatewayApi)."""
-
-    max_body: int
-
-    def route(self, method: str, target: str) -> Any:
-        """How this API serves the request (kept as Request.route), or None: its connection goes to aiohttp."""
-        ...
-
-    def handle(self, request: Request) -> Awaitable[Reply]: ...
+class Application(Protocol):
+    """What the server serves (rgw.gateway.front.Front)."""
 
     def handle_now(self, request: Request, send: Callable[[Reply], None]) -> bool:
         """Start serving without a task; `send(reply)` is called once, later. False: `handle` serves it."""
         ...
 
-    def crashed(self) -> Reply:
-        """The answer when `handle` raised, in the API's error shape (the exception is logged)."""
+    def handle(self, request: Request) -> Awaitable[Reply]: ...
+
+    def refused(self, status: int, message: str) -> Reply:
+        """The answer to a request the server itself refuses (malformed, too large, too slow), in the API's
+        error shape; also the 500 when the application raised (the exception is logged)."""
         ...
 
-    def timed_out(self) -> Reply:
-        """The answer to a request that did not arrive in time."""
-        ...
+
+class Refused(Exception):
+    """A request the server refuses before the application sees it; the connection closes after the answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
-def parse_head(head: bytes) -> tuple[str, str, dict[str, str], int, bool] | None:
-    """(method, target, headers, content length, Connection: close) of a plain HTTP/1.1 request head.
+class HttpServer:
+    """The connections this server owns, their deadlines, and shutting them down."""
 
-    None means "not plain": the caller hands the connection to aiohttp, which accepts or refuses.
-    `headers` (lower-case names, the first of repeated ones; Content-Length left out) may be
-    shared between requests: read it, never change it.
-    """
-    # Read as latin-1, one character per byte: compiled by mypyc, str's find, lower and strip are
-    # direct C calls, while each bytes method is a generic call of ~1k instructions.
-    text = head.decode("latin-1")
-    line_end = text.find("\r\n")
-    if line_end < 0:
-        return None  # no Host header: HTTP/1.1 requires it, aiohttp refuses the request
-    request = _request_line(text[:line_end])
-    if request is None:
-        return None
-    block = text[line_end + 2:] + "\r\n"
-    # A client sends the same header lines on every request but for Content-Length's value: the
-    # lines without that value are parsed once and remembered. (Lower-casing latin-1 text keeps
-    # every character where it was, so positions in `lower` are positions in `block`.)
-    lower = block.lower()
-    at = 0 if lower.startswith("content-length:") else lower.find("\ncontent-length:")
-    length = 0
-    if at >= 0:
-        at += at > 0  # past the newline
-        value_at = at + len("content-length:")
-        value_end = lower.find("\r\n", value_at)  # found: the block ends with one
-        length = parse_digits(lower[value_at:value_end].strip(" \t"))
-        if length < 0:
-            return None
-        block = block[:value_at] + block[value_end:]
-    if block in _FIELDS:
-        fields = _FIELDS[block]
-    else:
-        if len(_FIELDS) >= MAX_REMEMBERED_HEADS:
-            _FIELDS.clear()
-        fields = _FIELDS[block] = _parse_fields(block)
-    if fields is None:
-        return None
-    return request[0], request[1], fields[0], length, fields[1]
-
-
-def _request_line(line: str) -> tuple[str, str] | None:
-    """(method, target) of a plain request line, None if not plain; remembered like header blocks.
-
-    Clients repeat a few request lines (the gateway's own queries, one per collection): compiled,
-    a remembered line costs about 0.7k instructions, the regular expression and its groups 3.3k.
-    """
-    if line in _LINES:
-        return _LINES[line]
-    if len(_LINES) >= MAX_REMEMBERED_HEADS:
-        _LINES.clear()
-    match = _REQUEST_LINE.fullmatch(line)
-    parsed = _LINES[line] = None if match is None else (match[1], match[2])
-    return parsed
-
-
-def _parse_fields(block: str) -> tuple[dict[str, str], bool] | None:
-    """(headers, Connection: close) of plain header lines (latin-1), each ending in CRLF; None if not plain."""
-    if _HEADER_BLOCK.fullmatch(block) is None:
-        return None
-    # Decoded as aiohttp decodes them.
-    lines = block.encode("latin-1").decode("utf-8", "surrogateescape").split("\r\n")[:-1]
-    if len(lines) > MAX_HEADERS:
-        return None
-    headers: dict[str, str] = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        name = name.lower()
-        if name in headers:
-            if name in SINGLETON_HEADERS:
-                return None  # aiohttp refuses a repeated Host, Content-Length...: let it
-            continue
-        headers[name] = value.strip(" \t")
-    if "host" not in headers or not HAND_OVER_HEADERS.isdisjoint(headers):
-        return None  # HTTP/1.1 requires Host (aiohttp refuses without); framing it leaves to aiohttp
-    headers.pop("content-length", None)
-    return headers, "close" in headers.get("connection", "").lower()
-
-
-_FIELDS: Final[dict[str, tuple[dict[str, str], bool] | None]] = {}  # header block (latin-1): its parse
-_LINES: Final[dict[str, tuple[str, str] | None]] = {}  # request line (latin-1): its parse
-
-
-class H1Server:
-    """The connections this server owns, their timeouts, and the way out to aiohttp."""
-
-    def __init__(self, api: Api, fallback: Callable[[], asyncio.Protocol], *, head_timeout: float = HEAD_TIMEOUT_S,
-                 body_timeout: float = BODY_TIMEOUT_S, keepalive_timeout: float = KEEPALIVE_TIMEOUT_S,
-                 sweep_interval: float = SWEEP_INTERVAL_S) -> None:
-        self.api = api
-        self.fallback = fallback  # a new aiohttp protocol (RequestHandler) for a handed-over connection
-        self.head_timeout = head_timeout
-        self.body_timeout = body_timeout
-        self.keepalive_timeout = keepalive_timeout
+    def __init__(self, app: Application, limits: Limits, sweep_interval: float = SWEEP_INTERVAL_S) -> None:
+        self.app = app
+        self.limits = limits
         self._sweep_interval = sweep_interval
         self.connections: set[Connection] = set()
         self.closing = False
@@ -251,214 +156,377 @@ def _reason(status: int) -> bytes:
 
 @functools.lru_cache(maxsize=64)
 def _latin1(text: str) -> bytes:
-    return text.encode("latin-1")
+    return text.translate(_CONTROLS).encode("latin-1", "replace")
 
 
 @functools.lru_cache(maxsize=1024)  # a few provenance sets answer nearly every request
-def _fields(fields: Fields) -> bytes:
-    for name, value in fields:
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"response header {name} holds a line break")
-    return "".join(f"{name}: {value}\r\n" for name, value in fields).encode("latin-1")
+def render_fields(fields: Fields) -> bytes:
+    """Header lines for `fields`; the one place every response header value is made safe to send."""
+    return "".join(f"{name}: {value.translate(_CONTROLS)}\r\n" for name, value in fields).encode("latin-1", "replace")
+
+
+def _origin_form(url: str) -> str:
+    """The path and query of a request target; an absolute-form one (RFC 9112 3.2.2) loses scheme and authority."""
+    if not url.isascii() or not url.isprintable():
+        raise Refused(400, "Bad request: a request target is ASCII (percent-encode anything else)")
+    if url.startswith("/"):
+        return url
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("http", "https"):
+        slash = rest.find("/")
+        query = rest.find("?")
+        if slash < 0 or 0 <= query < slash:
+            return "/" + rest[query:] if query >= 0 else "/"
+        return rest[slash:]
+    raise Refused(400, f"Bad request: request target {url[:60]!r} is neither a path nor an absolute URL")
+
+
+def _decoded(body: bytes, encoding: str, limit: int) -> bytes:
+    """A body sent with Content-Encoding, decoded; at most `limit` bytes come out (a small bomb stays small)."""
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise Refused(415, f"Unsupported media type: Content-Encoding {encoding[:40]!r} (use gzip or deflate)")
+    decoder = zlib.decompressobj(zlib.MAX_WBITS | 32 if encoding != "deflate" else zlib.MAX_WBITS)
+    try:
+        out = decoder.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise Refused(400, f"Bad request: the body is not valid {encoding}: {exc}") from exc
+    if len(out) > limit:
+        raise Refused(413, f"Payload too large: the decoded body exceeds {limit} bytes")
+    if not decoder.eof:
+        raise Refused(400, f"Bad request: the {encoding} body is truncated")
+    return out
 
 
 class Connection(asyncio.Protocol):
-    """One client connection, served here until it sends something only aiohttp should handle."""
+    """One client connection: parsing, the queue of parsed requests, answers in order, deadlines."""
 
-    __slots__ = ("_body_head", "_buffer", "_close", "_have", "_length", "_loop", "_parts", "_read_paused",
-                 "_receiving", "_server", "_transport", "_write_paused", "busy", "deadline")
-
-    def __init__(self, server: H1Server, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, server: HttpServer, loop: asyncio.AbstractEventLoop) -> None:
         self._server = server
+        self._limits = server.limits
         self._loop = loop  # kept: asyncio.get_running_loop() costs a getpid() system call each time
         self._transport: asyncio.Transport | None = None
-        self._buffer = b""  # bytes not yet parsed: a head, or pipelined requests while busy
-        self._body_head: Request | None = None  # a request whose body is arriving
-        self._length = 0  # ... and its body's length
-        self._parts: list[bytes] = []
-        self._have = 0
+        self._peer = ""
+        self._parser = httptools.HttpRequestParser(self)
+        # The request being parsed.
+        self._url: list[bytes] = []
+        self._headers: dict[str, str] = {}
+        self._header_count = 0
+        self._head_bytes = 0  # bytes of the head parsed so far (request line and header fields)
+        self._arrived = 0  # bytes fed since the head began: httptools keeps a partial field until its end
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._in_head = True  # between a request's first byte and its headers' end (or waiting for one)
+        self._started_head = False  # a new head has started arriving (its deadline is set)
+        # What was parsed and waits, and what could not be parsed yet.
+        self._queue: deque[Request] = deque()
+        self._unfed = b""  # bytes held back while enough requests wait
+        self._refusal: Reply | None = None  # sent, and the connection closed, once the queue is answered
+        self._close_after_queue = False  # an upgrade: the bytes after the request are not HTTP
+        self._draining = False
+        self._lingering = False  # answered for the last time: what arrives now is read and dropped
+        self._input_ended = False  # the client half-closed: answer what it asked, then close
         self._read_paused = False
         self._write_paused = False
-        self._receiving = False  # a request's head has started arriving (and its deadline is set)
-        self.busy = False  # a request is being handled; what follows waits in the buffer
-        self._close = False  # ... and its client asked to close after it
-        self.deadline: float | None = None  # loop time after which the sweeper closes this connection
+        self.busy = False  # a request is being answered
+        self.deadline: float | None = None  # loop time after which the sweeper acts on this connection
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer or "")
         self._server.connections.add(self)
-        self.deadline = self._loop.time() + self._server.keepalive_timeout
+        self.deadline = self._loop.time() + self._limits.keepalive_timeout_s
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connections.discard(self)
         self._transport = None
-        self._buffer = b""
-        self._parts = []
+        self._queue.clear()
+        self._unfed = b""
+        self._body = []
         self.deadline = None
+
+    def eof_received(self) -> bool:
+        self._input_ended = True
+        self._drain()
+        return True  # keep the transport: answers may still be on their way
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self.deadline = self._loop.time() + self._limits.send_timeout_s
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        if not self.busy:
-            self._advance()
+        self._settle_deadline()
+        self._drain()
 
     def data_received(self, data: bytes) -> None:
-        if self._body_head is not None:
-            self._parts.append(data)
-            self._have += len(data)
-            if self._have >= self._length:
-                self._body_complete()
-            return
-        self._buffer = self._buffer + data if self._buffer else data
-        if self.busy:
-            if len(self._buffer) > BACKLOG_BYTES and not self._read_paused and self._transport is not None:
-                self._read_paused = True
-                self._transport.pause_reading()
-            return
-        self._advance()
-
-    # -- requests ----------------------------------------------------------------------------
-    def _advance(self) -> None:
-        """Start the next request in the buffer, if a whole one is there; hand over what is not plain."""
-        if self.busy or self._write_paused or self._transport is None or self._server.closing:
-            return
-        buffer = self._buffer
-        if not buffer:
-            return
-        end = buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
-                self._hand_over()
-            elif not self._receiving:  # set once: trickling bytes must not extend it
-                self._receiving = True
-                self._set_deadline(self._server.head_timeout)
-            return
-        head = parse_head(buffer[:end]) if end <= MAX_HEAD_BYTES else None
-        api = self._server.api
-        if head is None or head[3] > api.max_body:
-            self._hand_over()
-            return
-        method, target, headers, length, close = head
-        route = api.route(method, target)
-        if route is None:
-            self._hand_over()
-            return
-        start = end + 4
-        if length == 0:
-            self._buffer = buffer[start:]
-            self._start(Request(method, target, headers, None, route, close))
-        elif len(buffer) - start >= length:
-            self._buffer = buffer[start + length:]
-            self._start(Request(method, target, headers, buffer[start:start + length], route, close))
+        if self._lingering or self._refusal is not None or self._close_after_queue:
+            return  # the parser stopped: whatever follows is not read
+        if self._unfed or len(self._queue) >= self._limits.max_pipelined:
+            self._hold(data)
         else:
-            self._buffer = b""
-            self._body_head = Request(method, target, headers, None, route, close)
-            self._length = length
-            self._parts = [buffer[start:]]
-            self._have = len(buffer) - start
-            self._set_deadline(self._server.body_timeout)
+            self._feed(data)
+        self._drain()
 
-    def _body_complete(self) -> None:
-        request = self._body_head
-        assert request is not None
-        data = b"".join(self._parts)
-        self._body_head = None
-        self._parts = []
-        self._have = 0
-        request.body = data[:self._length]
-        self._buffer = data[self._length:]
-        self._start(request)
+    # -- parsing (httptools callbacks) ------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = []
+        self._headers = {}
+        self._header_count = 0
+        self._head_bytes = 0
+        self._body = []
+        self._body_bytes = 0
+        self._in_head = True
+        self._head_started()
 
-    def _set_deadline(self, seconds: float) -> None:
-        self.deadline = self._loop.time() + seconds
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+        self._count_head(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self._limits.max_headers:
+            raise Refused(431, f"Request header fields too large: more than {self._limits.max_headers} fields")
+        self._count_head(len(name) + len(value) + 4)
+        key = name.decode("latin-1").lower()
+        if key in self._headers:
+            if key == "host":  # RFC 9112 3.2: more than one Host is a 400
+                raise Refused(400, "Bad request: more than one Host header")
+            return
+        self._headers[key] = value.decode("latin-1").strip(" \t")
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._arrived = 0
+        headers = self._headers
+        version = self._parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise Refused(505, f"HTTP version not supported: {version} (HTTP/1.1 and 1.0 are)")
+        if version == "1.1" and "host" not in headers:
+            raise Refused(400, "Bad request: HTTP/1.1 requires a Host header")
+        length = headers.get("content-length")
+        if length is not None and int(length) > self._limits.max_request_bytes:  # llhttp checked its digits
+            raise Refused(413, f"Payload too large: request body exceeds {self._limits.max_request_bytes} bytes")
+        expect = headers.get("expect")
+        if expect is not None:
+            if expect.lower() != "100-continue":
+                raise Refused(417, f"Expectation failed: {expect[:40]!r} (only 100-continue is understood)")
+            if not self.busy and not self._queue and self._transport is not None:
+                # With requests ahead of it, the interim answer would come out of order; the
+                # client sends its body after its own short wait instead (RFC 9110 10.1.1).
+                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if not self.busy and not self._queue:
+            self.deadline = self._loop.time() + self._limits.body_timeout_s
+
+    def on_body(self, data: bytes) -> None:
+        self._body_bytes += len(data)
+        if self._body_bytes > self._limits.max_request_bytes:
+            raise Refused(413, f"Payload too large: request body exceeds {self._limits.max_request_bytes} bytes")
+        self._body.append(data)
+
+    def on_message_complete(self) -> None:
+        parts = self._url
+        url = (parts[0] if len(parts) == 1 else b"".join(parts)).decode("latin-1")
+        body: bytes | None = None
+        if self._body:
+            body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+            encoding = self._headers.get("content-encoding")
+            if encoding is not None:
+                body = _decoded(body, encoding.strip().lower(), self._limits.max_request_bytes)
+        method = cast(bytes, self._parser.get_method()).decode("latin-1")
+        self._queue.append(Request(method, _origin_form(url), self._headers, body, self._parser.should_keep_alive(),
+                                   self._peer))
+        self._body = []
+        self._in_head = True
+        self._started_head = False
+
+    def _head_started(self) -> None:
+        """A head began arriving: it must be whole within head_timeout_s (set once: trickling does not extend it)."""
+        if not self._started_head:
+            self._started_head = True
+            if not self.busy and not self._queue:
+                self.deadline = self._loop.time() + self._limits.head_timeout_s
+
+    def _count_head(self, size: int) -> None:
+        # Precise bound on the parsed head (data_received bounds what is still arriving).
+        self._head_bytes += size
+        if self._head_bytes > self._limits.max_head_bytes:
+            raise Refused(431, f"Request header fields too large: the head exceeds {self._limits.max_head_bytes} bytes")
+
+    def _feed(self, data: bytes) -> None:
+        """Parse `data`, in pieces, until enough requests wait; the rest is held back."""
+        view = memoryview(data) if len(data) > FEED_BYTES else None
+        at = 0
+        while at < len(data):
+            if len(self._queue) >= self._limits.max_pipelined:
+                self._hold(data[at:])
+                return
+            piece: bytes | memoryview = data if view is None else view[at:at + FEED_BYTES]
+            at += len(piece)
+            if self._in_head:
+                self._head_started()
+                self._arrived += len(piece)
+                if self._arrived > self._limits.max_head_bytes + FEED_BYTES:
+                    self._refuse(431, f"Request header fields too large: the head exceeds "
+                                      f"{self._limits.max_head_bytes} bytes")
+                    return
+            try:
+                self._parser.feed_data(piece)
+            except httptools.HttpParserUpgrade:
+                # Answer the request that asked (Upgrade is not served); what follows it is not HTTP.
+                self._close_after_queue = True
+                return
+            except httptools.HttpParserCallbackError as exc:
+                cause = exc.__context__
+                if isinstance(cause, Refused):
+                    self._refuse(cause.status, cause.message)
+                else:
+                    log.error("front door: parser callback failed", exc_info=cause)
+                    self._refuse(500, "Service internal error: the gateway failed to read this request (logged)")
+                return
+            except httptools.HttpParserError as exc:
+                self._refuse(400, f"Bad request: malformed HTTP/1.1 ({exc})")
+                return
+
+    def _hold(self, data: bytes) -> None:
+        self._unfed = self._unfed + data if self._unfed else data
+        if len(self._unfed) > BACKLOG_BYTES and not self._read_paused and self._transport is not None:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Stop parsing; answer what was parsed before, then this refusal, then close."""
+        self._refusal = self._server.app.refused(status, message)
+        self._unfed = b""
+        if self._transport is not None and not self._read_paused:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    # -- answering ----------------------------------------------------------------------------
+    def _drain(self) -> None:
+        """Start queued requests one after another while each is answered at once; never recursive."""
+        if self._draining or self._lingering:
+            return  # an answer sent from inside the loop below: the loop goes on
+        self._draining = True
+        try:
+            while not self.busy and not self._write_paused and self._transport is not None:
+                if self._queue:
+                    self._start(self._queue.popleft())
+                elif self._unfed and self._refusal is None and not self._close_after_queue:
+                    data, self._unfed = self._unfed, b""
+                    self._feed(data)
+                    if not self._queue:
+                        break
+                elif self._refusal is not None:
+                    self._write(self._refusal, close=True)
+                    break
+                elif self._close_after_queue or self._input_ended:
+                    self._linger()
+                    break
+                else:
+                    break
+        finally:
+            self._draining = False
+        if (self._read_paused and self._refusal is None and self._transport is not None
+                and len(self._unfed) <= BACKLOG_BYTES and len(self._queue) < self._limits.max_pipelined):
+            self._read_paused = False
+            self._transport.resume_reading()
 
     def _start(self, request: Request) -> None:
         self.busy = True
-        self._receiving = False
         self.deadline = None
-        self._close = request.close
-        # Most requests are reads the API starts from here and answers from its upstream's callback;
-        # the rest get a task.
+        app = self._server.app
+        send = functools.partial(self._send, request.keep_alive)
         try:
-            if self._server.api.handle_now(request, self._send):
+            if app.handle_now(request, send):
                 return
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.target)
-            self._send(self._server.api.crashed())
+            send(app.refused(500, "Service internal error: the gateway failed on this request (logged)"))
             return
-        self._loop.create_task(self._serve(request))
+        self._loop.create_task(self._serve(request, send))
 
-    def _send(self, reply: Reply) -> None:
-        close = self._close or self._server.closing
+    async def _serve(self, request: Request, send: Callable[[Reply], None]) -> None:
+        app = self._server.app
         try:
-            data = self._encode(reply, close)
-        except Exception:
-            log.exception("could not encode a %d reply", reply.status)
-            data = self._encode(self._server.api.crashed(), close)
-        self._respond(data, close)
-
-    async def _serve(self, request: Request) -> None:
-        try:
-            reply = await self._server.api.handle(request)
+            reply = await app.handle(request)
         except Exception:
             # Whatever a client sends, it gets an answer in the API's error shape, and the gateway lives on.
             log.exception("unhandled error on %s %s", request.method, request.target)
-            reply = self._server.api.crashed()
-        self._send(reply)
+            reply = app.refused(500, "Service internal error: the gateway failed on this request (logged)")
+        send(reply)
 
-    def _respond(self, data: bytes, close: bool) -> None:
-        transport = self._transport
+    def _send(self, keep_alive: bool, reply: Reply) -> None:
         self.busy = False
-        if transport is None or transport.is_closing():
+        close = not keep_alive or self._server.closing
+        self._write(reply, close)
+        if not close:
+            self._settle_deadline()
+            self._drain()
+
+    def _write(self, reply: Reply, close: bool) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._lingering:
             return
-        transport.write(data)
+        body = reply.body
+        transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s%s\r\n%s" % (
+            reply.status, _reason(reply.status), _latin1(reply.content_type), len(body), self._server.date_bytes,
+            render_fields(reply.headers), b"Connection: close\r\n" if close else b"", body))
         if close:
+            self._linger()
+
+    def _linger(self) -> None:
+        """No more answers: half-close, drop what still arrives for LINGER_S, then close."""
+        transport = self._transport
+        if transport is None or self._lingering:
+            return
+        self._lingering = True
+        self._queue.clear()
+        self._unfed = b""
+        if not transport.can_write_eof():
             transport.close()
             return
+        transport.write_eof()
+        self.deadline = self._loop.time() + LINGER_S
         if self._read_paused:
             self._read_paused = False
             transport.resume_reading()
-        self.deadline = self._loop.time() + self._server.keepalive_timeout
-        if self._buffer:
-            self._advance()
 
-    def _encode(self, reply: Reply, close: bool) -> bytes:
-        body = reply.body
-        return b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s%s\r\n%s" % (
-            reply.status, _reason(reply.status), _latin1(reply.content_type), len(body), self._server.date_bytes,
-            _fields(reply.headers), b"Connection: close\r\n" if close else b"", body)
-
-    # -- the way out ---------------------------------------------------------------------------
-    def _hand_over(self) -> None:
-        """From here on aiohttp serves this connection, starting with every byte not yet answered."""
-        transport = self._transport
-        assert transport is not None
-        data, self._buffer = self._buffer, b""
-        self._server.connections.discard(self)
-        self._transport = None
-        self.deadline = None
-        protocol = self._server.fallback()
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
-        if self._read_paused:
-            transport.resume_reading()
-        if data:
-            protocol.data_received(data)
+    def _settle_deadline(self) -> None:
+        """The deadline that applies now nothing is being answered: a head under way, or idle keep-alive."""
+        if self.busy or self._queue:
+            self.deadline = None
+        elif self._write_paused:
+            self.deadline = self._loop.time() + self._limits.send_timeout_s
+        elif self._started_head or not self._in_head:
+            self.deadline = self._loop.time() + (
+                self._limits.head_timeout_s if self._in_head else self._limits.body_timeout_s)
+        else:
+            self.deadline = self._loop.time() + self._limits.keepalive_timeout_s
 
     def expire(self) -> None:
         """The sweeper found this connection past its deadline."""
         transport = self._transport
+        self.deadline = None
         if transport is None:
             return
-        if self._body_head is not None or self._buffer:
+        if self._lingering:
+            transport.close()
+            return
+        if self._write_paused:
+            transport.abort()  # the client stopped reading its answers: nothing more can reach it
+            return
+        if self.busy or self._queue:
+            return  # an answer is being made; the deadlines apply again once it is sent
+        if self._started_head or not self._in_head:
             # A request started and did not finish arriving in time (a slow or stalled client).
-            reply = self._server.api.timed_out()
-            transport.write(self._encode(reply, close=True))
+            self._write(self._server.app.refused(408, "Request timeout: the request did not arrive in time"),
+                        close=True)
+            return
         transport.close()
-        self.deadline = None
 
     def close(self) -> None:
         if self._transport is not None:

@@ -17,14 +17,14 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import tenacity
 
-from rgw.envelope import error_message
 from rgw.http.client import Response
 from rgw.journal.log import DeadLetter, Entry, Journal
+from rgw.qdrant.envelope import error_message
 from rgw.regions.client import RegionClient, UpstreamError
 
 log = logging.getLogger("rgw.applier")
@@ -43,7 +43,15 @@ class TransientFailure(Exception):
 
 
 class Rejected(Exception):
-    """The region refused the entry for good (a 4xx other than 429)."""
+    """The region refused the entry for good (a 4xx other than 429, or a 501)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+MAX_REMEMBERED_REJECTIONS = 1024  # recent rejections, for the writes waiting on them (wait=true)
 
 
 @dataclass
@@ -57,6 +65,7 @@ class ApplierState:
     last_error: str | None = None
     applied_total: int = 0
     waiters: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
+    rejected: dict[int, Rejected] = field(default_factory=dict)  # lsn -> why, most recent last (bounded)
 
 
 def already_done(entry: Entry, reply: Response) -> bool:
@@ -71,8 +80,9 @@ def already_done(entry: Entry, reply: Response) -> bool:
 
 class RegionApplier:
     def __init__(self, client: RegionClient, journal: Journal, back_at: Callable[[], float],
-                 batch: int = 256) -> None:
+                 batch: int = 256, on_rejected: Callable[[str, Entry], Awaitable[None]] | None = None) -> None:
         self.client = client
+        self._on_rejected = on_rejected  # (region, entry): Replication tells divergence from a write no region takes
         self.journal = journal
         self.batch = batch
         self._back_at = back_at  # monotonic time the region's health checks last saw it come back
@@ -182,7 +192,7 @@ class RegionApplier:
         try:
             await self.apply_or_raise(entry)
         except Rejected as exc:
-            await self._dead_letter(entry, str(exc))
+            await self._dead_letter(entry, exc)
 
     async def apply_or_raise(self, entry: Entry) -> None:
         """Apply one entry, retrying transient failures for as long as it takes; raises Rejected."""
@@ -213,10 +223,10 @@ class RegionApplier:
         if reply.status < 300 or already_done(entry, reply):
             self.state.last_error = None
             return
-        message = f"HTTP {reply.status}: {error_message(reply.body)}"
-        if reply.status >= 500 or reply.status == 429:
-            raise TransientFailure(message)
-        raise Rejected(message)
+        message = error_message(reply.body)
+        if (reply.status >= 500 and reply.status != 501) or reply.status == 429:
+            raise TransientFailure(f"HTTP {reply.status}: {message}")
+        raise Rejected(reply.status, message)
 
     async def _send(self, entry: Entry) -> Response:
         """Send one entry; abandon it (TransientFailure, so it is resent) once it is stuck in an outage
@@ -239,9 +249,14 @@ class RegionApplier:
                 with contextlib.suppress(asyncio.CancelledError, UpstreamError):
                     await request
 
-    async def _dead_letter(self, entry: Entry, message: str) -> None:
+    async def _dead_letter(self, entry: Entry, rejection: Rejected) -> None:
         state = self.state
         state.diverged = True
-        state.diverged_reason = f"lsn {entry.lsn} ({entry.op} on {entry.collection}) rejected: {message}"
+        state.diverged_reason = f"lsn {entry.lsn} ({entry.op} on {entry.collection}) rejected: {rejection}"
+        state.rejected[entry.lsn] = rejection
+        if len(state.rejected) > MAX_REMEMBERED_REJECTIONS:
+            del state.rejected[next(iter(state.rejected))]
         log.error("applier %s: diverged: %s", self.client.name, state.diverged_reason)
-        await self.journal.add_dead_letter(DeadLetter(self.client.name, entry.lsn, time.time(), message))
+        await self.journal.add_dead_letter(DeadLetter(self.client.name, entry.lsn, time.time(), str(rejection)))
+        if self._on_rejected is not None:
+            await self._on_rejected(self.client.name, entry)

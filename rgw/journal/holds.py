@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from rgw.journal.applier import RegionApplier
 from rgw.journal.log import Entry, Journal
+from rgw.qdrant.names import collection_path
 
 log = logging.getLogger("rgw.holds")
 
@@ -40,10 +41,10 @@ def hold_name(region: str, collection: str) -> str:
 
 def renamed(entry: Entry, source: str, target: str) -> Entry:
     """The entry as it applies to a copy of `source` named `target`."""
-    prefix = f"/collections/{source}"
+    prefix = collection_path(source)
     if source == target or not entry.path.startswith(prefix):
         return entry
-    return replace(entry, collection=target, path=f"/collections/{target}{entry.path[len(prefix):]}")
+    return replace(entry, collection=target, path=collection_path(target) + entry.path[len(prefix):])
 
 
 class Holds:

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from rgw.journal.applier import RegionApplier
+from rgw.journal.applier import RegionApplier, Rejected
 from rgw.journal.holds import Holds
-from rgw.journal.log import DeadLetter, Journal
+from rgw.journal.log import DeadLetter, Entry, Journal
 from rgw.regions.client import RegionClient
 
 log = logging.getLogger("rgw.replication")
@@ -27,8 +27,10 @@ class Replication:
                  back_at: Callable[[str], float] = lambda region: 0.0) -> None:
         """`back_at(region)`: when the region's health checks last saw it come back (see RegionApplier)."""
         self.journal = journal
-        self.appliers = {c.name: RegionApplier(c, journal, back_at=functools.partial(back_at, c.name))
+        self.appliers = {c.name: RegionApplier(c, journal, back_at=functools.partial(back_at, c.name),
+                                               on_rejected=self._rejected)
                          for c in clients}
+        self.refused_everywhere = 0  # entries every region rejected: invalid writes, not divergence
         self.holds = Holds(journal, self.appliers)
         self._visible: dict[str, int] = {}
         self._other_consumers: dict[str, Callable[[], int]] = {}
@@ -72,6 +74,25 @@ class Replication:
             return []
         results = await asyncio.gather(*(self.appliers[r].wait_applied(lsn, timeout) for r in regions))
         return [r for r, ok in zip(regions, results, strict=True) if ok]
+
+    def rejection(self, region: str, lsn: int) -> Rejected | None:
+        """Why `region` refused the entry at `lsn`, if it did (recently)."""
+        return self.appliers[region].state.rejected.get(lsn)
+
+    async def _rejected(self, region: str, entry: Entry) -> None:
+        """A region dead-lettered `entry`. When every region has, the regions still agree: the write was
+        invalid (a check the gateway could not make before journaling), so none of them is diverged by it."""
+        refused_by = {d.region for d in self.journal.dead_letters() if d.lsn == entry.lsn}
+        if refused_by != set(self.appliers):
+            return
+        self.refused_everywhere += 1
+        log.warning("lsn %d (%s on %s) was refused by every region: an invalid write, not divergence",
+                    entry.lsn, entry.op, entry.collection)
+        for name in refused_by:
+            await self.journal.drop_dead_letters(name, {entry.lsn})
+            state = self.appliers[name].state
+            if not self.journal.dead_letters(name):
+                state.diverged, state.diverged_reason = False, None
 
     async def dead_letters_for(self, region: str, collection: str) -> list[DeadLetter]:
         """The region's dead letters that were writes to `collection` (as far as the journal still says)."""
@@ -144,4 +165,5 @@ class Replication:
                                  for d in self.journal.dead_letters(name)[-20:]],
                 "dead_letters_total": len(self.journal.dead_letters(name)),
             }
-        return {"journal": self.journal.stats(), "regions": regions}
+        return {"journal": {**self.journal.stats(), "refused_everywhere": self.refused_everywhere},
+                "regions": regions}

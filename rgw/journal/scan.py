@@ -10,13 +10,13 @@ import asyncio
 import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import orjson
 
-from rgw.envelope import error_message
 from rgw.journal.truth import PointId, point_key
+from rgw.qdrant.envelope import error_message
+from rgw.qdrant.names import collection_path
 from rgw.regions.client import RegionClient
 
 PAGE = 1000  # points per scroll page
@@ -68,10 +68,6 @@ def whole_digest(point: dict[str, Any]) -> bytes:
 
 # -- reading regions -------------------------------------------------------------------------------
 
-def collection_path(collection: str, rest: str = "") -> str:
-    return f"/collections/{quote(collection, safe='')}{rest}"
-
-
 async def rest_call(client: RegionClient, method: str, path: str, body: Any = None,
                     timeout: float = REQUEST_TIMEOUT_S) -> tuple[int, Any]:
     """(status, result or error text) of one Qdrant REST call; UpstreamError when there is no answer."""
@@ -82,7 +78,7 @@ async def rest_call(client: RegionClient, method: str, path: str, body: Any = No
 
 
 async def count_points(client: RegionClient, collection: str) -> int | None:
-    status, result = await rest_call(client, "POST", collection_path(collection, "/points/count"), {"exact": True})
+    status, result = await rest_call(client, "POST", collection_path(collection, "points", "count"), {"exact": True})
     return int(result["count"]) if status == 200 else None
 
 
@@ -100,7 +96,7 @@ async def scan(client: RegionClient, collection: str, tick: Callable[[int], None
     """
     digests: dict[PointId, Any] = {}
     offset: Any = None
-    path = collection_path(collection, "/points/scroll")
+    path = collection_path(collection, "points", "scroll")
     while True:
         body: dict[str, Any] = {"limit": PAGE, "with_payload": True, "with_vector": True}
         if offset is not None:

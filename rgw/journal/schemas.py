@@ -14,6 +14,7 @@ import orjson
 
 from rgw.journal.log import Journal
 from rgw.qdrant.collection import CollectionSpec
+from rgw.qdrant.names import collection_path
 from rgw.regions.client import RegionClient, UpstreamError
 
 LEARNT_TTL_S = 60.0
@@ -68,7 +69,7 @@ class SchemaBook:
         answered_missing = False
         for client in self._clients:
             try:
-                reply = await client.send("GET", f"/collections/{collection}", None, self._timeout)
+                reply = await client.send("GET", collection_path(collection), None, self._timeout)
             except UpstreamError as exc:
                 errors.append(f"{client.name}: {exc}")
                 continue

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from rgw.envelope import error_message
 from rgw.journal.log import Entry, Journal
 from rgw.procs import Managed, free_port, store_process
+from rgw.qdrant.envelope import error_message
 from rgw.qdrant.fields import canonical_id
 from rgw.regions.client import RegionClient
 from rgw.settings.config import Region

@@ -23,9 +23,8 @@ from typing import Any, TextIO
 
 import orjson
 
-from rgw.envelope import error_message
 from rgw.journal.log import SqliteJournal, journal_path
-from rgw.journal.scan import ScanFailed, collection_path, count_points, list_collections, ordered_ids, rest_call, scan
+from rgw.journal.scan import ScanFailed, count_points, list_collections, ordered_ids, rest_call, scan
 from rgw.journal.truth import InFlight, Lineage, PointId, ScratchStore, entries, lineages, touched_ids
 from rgw.journal.verify_report import (
     SHOWN,
@@ -38,6 +37,8 @@ from rgw.journal.verify_report import (
     RepairReport,
     render,
 )
+from rgw.qdrant.envelope import error_message
+from rgw.qdrant.names import collection_path
 from rgw.regions.client import RegionClient, UpstreamError
 from rgw.settings.config import ConfigError, GatewayConfig, Region, load_config
 

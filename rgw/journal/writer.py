@@ -22,13 +22,18 @@ from rgw.journal.log import Journal, JournalUnavailable, Pending
 from rgw.journal.replication import Replication
 from rgw.journal.schemas import SchemaBook, SchemasUnavailable
 from rgw.qdrant.collection import CollectionSpec
-from rgw.qdrant.errors import FormatError, Unsupported, WrongInput, collection_missing
+from rgw.qdrant.errors import FormatError, QdrantError, Unsupported, WrongInput, collection_missing
+from rgw.qdrant.operations import Operation
 from rgw.qdrant.writes import validate_write
+from rgw.regions.attempts import Attempt, Mode, NoSourceAvailable, Outcome
 from rgw.regions.health import HealthBook
-from rgw.regions.routing import Answer, Attempt, NoSourceAvailable
-from rgw.settings.config import GatewayConfig
+from rgw.regions.routing import Answer
+from rgw.settings.config import GatewayConfig, WriteAck
 
-COLLECTION_LEVEL = frozenset({"create_collection", "delete_collection", "create_index", "delete_index"})
+# What the journal can carry today; other writes are refused (501) before anything is journaled.
+SUPPORTED = frozenset({"create_collection", "delete_collection", "create_index", "delete_index", "upsert", "delete",
+                       "batch", "set_payload", "overwrite_payload", "delete_payload", "clear_payload",
+                       "update_vectors", "delete_vectors"})
 
 
 def _update_status(targets: list[str], confirmed: list[str]) -> str:
@@ -40,7 +45,7 @@ def _update_status(targets: list[str], confirmed: list[str]) -> str:
 
 def _json(result: Any, started: float, headers: dict[str, str]) -> Answer:
     body = orjson.dumps({"result": result, "status": "ok", "time": time.perf_counter() - started})
-    return Answer("journal", Response(200, "application/json", body), "normal", (), headers)
+    return Answer("journal", Response(200, "application/json", body), Mode.NORMAL, (), headers)
 
 
 class JournalWriter:
@@ -56,10 +61,12 @@ class JournalWriter:
         self._config = config
         self._regions = [r.name for r in config.regions]
 
-    async def write(self, method: str, path: str, body: bytes | None, collection: str | None, op: str) -> Answer:
+    async def write(self, operation: Operation, collection: str, path: str, query: str, body: bytes | None) -> Answer:
+        """Journal one write to `collection`; `path` is what regions are sent (percent-encoded, no query)."""
         started = time.perf_counter()
-        assert collection is not None, "every journaled write names its collection"
-        plain_path, _, query = path.partition("?")
+        op = operation.journal_op
+        if op not in SUPPORTED:
+            raise Unsupported(f"{operation.id} (journaling it is not supported yet)", by="the gateway")
         params = parse_qs(query)
         try:
             parsed = orjson.loads(body) if body else {}
@@ -68,13 +75,14 @@ class JournalWriter:
         try:
             spec = await self._check(op, collection, parsed)
         except SchemasUnavailable as exc:
-            raise NoSourceAvailable([Attempt("schema", f"no region could describe `{collection}`: {exc}")]) from exc
+            raise NoSourceAvailable([Attempt("schema", Outcome.SKIPPED,
+                                             f"no region could describe `{collection}`: {exc}")]) from exc
         if op == "delete_collection" and spec is None:
             return _json(False, started, {})  # as Qdrant: deleting what is not there is not an error
         try:
-            entry = await self._journal.append(Pending(collection, op, method, plain_path, body or b""))
+            entry = await self._journal.append(Pending(collection, op, operation.method, path, body or b""))
         except JournalUnavailable as exc:
-            raise NoSourceAvailable([Attempt("journal", str(exc))]) from exc
+            raise NoSourceAvailable([Attempt("journal", Outcome.SKIPPED, str(exc))]) from exc
         if self._on_journaled is not None:
             self._on_journaled(collection)
         if op == "create_collection":
@@ -84,12 +92,13 @@ class JournalWriter:
             self._schemas.deleted(collection)
             self._book.collection_dropped(collection)
 
-        visible = op in COLLECTION_LEVEL or params.get("wait", ["false"])[0].lower() == "true"
+        visible = operation.schema_change or params.get("wait", ["false"])[0].lower() == "true"
         timeout = self._config.routing.write_timeout_s
-        if "timeout" in params and params["timeout"][0].isdigit():
+        if "timeout" in params and params["timeout"][0].isascii() and params["timeout"][0].isdigit():
             timeout = min(timeout, float(params["timeout"][0]))
         required = self._policy_targets(collection)
         targets, confirmed = await self._await_applied(entry.lsn, required, visible, timeout)
+        self._raise_if_rejected(entry.lsn, targets)
         if op == "create_collection":
             for region in confirmed:
                 self._book.collection_present(region, collection)
@@ -117,12 +126,26 @@ class JournalWriter:
         validate_write(op, parsed, existing)
         return existing
 
+    def _raise_if_rejected(self, lsn: int, targets: list[str]) -> None:
+        """A write a region refused is answered with that refusal, in Qdrant's terms, not as completed."""
+        rejections = {r: why for r in targets if (why := self._replication.rejection(r, lsn)) is not None}
+        if not rejections:
+            return
+        why = next(iter(rejections.values()))
+        applied = [r for r in targets if r not in rejections]
+        detail = why.message if not applied else (
+            f"{why.message} (rejected by {', '.join(rejections)}; applied by {', '.join(applied)}, which now "
+            "differ: see rgw status and rgw verify)")
+        refusal = QdrantError(detail)
+        refusal.status = why.status
+        raise refusal
+
     def _policy_targets(self, collection: str) -> set[str]:
         """Regions the collection's `write_ack` policy says must apply a write before it is answered."""
         write_ack = self._config.policies.for_collection(collection).write_ack
-        if write_ack == "primary":
+        if write_ack is WriteAck.PRIMARY:
             return {self._regions[0]}
-        return set(self._regions) if write_ack == "all" else set()
+        return set(self._regions) if write_ack is WriteAck.ALL else set()
 
     async def _await_applied(self, lsn: int, required: set[str], visible: bool,
                              timeout: float) -> tuple[list[str], list[str]]:

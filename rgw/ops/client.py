@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from rgw.auth.admin import TOKEN_ENV, admin_token
-from rgw.envelope import error_message
 from rgw.ops.status import fetch
+from rgw.qdrant.envelope import error_message
 
 
 class AdminError(Exception):

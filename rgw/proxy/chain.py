@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,42 +19,43 @@ from rgw.fallbacks.cache import Key, ResultCache, request_key
 from rgw.fallbacks.lexical import LexicalDeclined
 from rgw.fallbacks.lexical_source import LexicalSource
 from rgw.http.client import Response
+from rgw.qdrant.envelope import ok_body
+from rgw.regions.attempts import Attempt, Mode, NoSourceAvailable, skipped
 from rgw.regions.health import HealthBook
-from rgw.regions.routing import Answer, Attempt, Ended, NoSourceAvailable, ReadRouter
-from rgw.settings.config import Policy
+from rgw.regions.routing import Answer, Ended, ReadRouter
+from rgw.settings.config import FALLBACKS, Fallback, Policy
 from rgw.settings.operator import Operator
 
-DEGRADED_SOURCES = ("partial", "cache", "lexical")
 JSON = "application/json"
+LEXICAL_OPERATIONS = frozenset({"query_points", "search_points"})  # what a BM25 answer can stand in for
 
 
-@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (compiled-modules.txt)
 class ReadRequest:
+    operation: str  # Qdrant's operation id, e.g. "query_points"
     method: str
-    path: str  # raw path with query string, forwarded as is
+    path: str  # the path and query string sent to regions, every segment percent-encoded
     body: bytes | None
     collection: str | None
     min_lsn: int
     text: str | None  # query text, for the lexical source
     vectorless: bool  # a text-only search: no vector store can answer it
 
-    def __init__(self, method: str, path: str, body: bytes | None, collection: str | None, min_lsn: int = 0,
-                 text: str | None = None, vectorless: bool = False) -> None:
-        self.method, self.path, self.body, self.collection = method, path, body, collection
+    def __init__(self, operation: str, method: str, path: str, body: bytes | None, collection: str | None,
+                 min_lsn: int = 0, text: str | None = None, vectorless: bool = False) -> None:
+        self.operation, self.method, self.path, self.body, self.collection = operation, method, path, body, collection
         self.min_lsn, self.text, self.vectorless = min_lsn, text, vectorless
 
-    @property
-    def endpoint(self) -> str:
-        """The Qdrant operation after /collections/{name}/, e.g. "points/query"."""
-        return self.path.partition("?")[0].split("/", 3)[-1] if self.collection else ""
+
+Segment = Fallback | tuple[str, ...]  # a degraded source, or adjacent regions served as one group
 
 
-def _segments(chain: tuple[str, ...]) -> tuple[str | tuple[str, ...], ...]:
-    """("primary", "secondary", "cache") -> [("primary", "secondary"), "cache"]."""
-    out: list[str | tuple[str, ...]] = []
+def _segments(chain: tuple[str, ...]) -> tuple[Segment, ...]:
+    """("primary", "secondary", "cache") -> [("primary", "secondary"), Fallback.CACHE]."""
+    out: list[Segment] = []
     for source in chain:
-        if source in DEGRADED_SOURCES:
-            out.append(source)
+        if source in FALLBACKS:
+            out.append(Fallback(source))
         elif out and isinstance(out[-1], tuple):
             out[-1] = (*out[-1], source)
         else:
@@ -65,19 +65,15 @@ def _segments(chain: tuple[str, ...]) -> tuple[str | tuple[str, ...], ...]:
 
 def _preferred(chain: tuple[str, ...]) -> str | None:
     """The first region of a chain: its answer is mode normal."""
-    return next((s for s in chain if s not in DEGRADED_SOURCES), None)
+    return next((s for s in chain if s not in FALLBACKS), None)
 
 
 def _after(earlier: list[Attempt], answer: Answer) -> Answer:
     """`answer` with the attempts that failed before it first; the same object when none did."""
     if not earlier:
         return answer
-    return Answer(answer.region, answer.reply, answer.mode, (*earlier, *answer.attempts), answer.headers,
+    return Answer(answer.source, answer.reply, answer.mode, (*earlier, *answer.attempts), answer.headers,
                   answer.staleness_s, answer.coverage)
-
-
-def _ok(body: bytes, region: str, mode: str, attempts: list[Attempt], coverage: float, staleness: float) -> Answer:
-    return Answer(region, Response(200, JSON, body), mode, tuple(attempts), staleness_s=staleness, coverage=coverage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +86,7 @@ class _Route:
 
     generation: int
     policy: Policy
-    segments: tuple[str | tuple[str, ...], ...]
+    segments: tuple[Segment, ...]
     preferred: str | None  # the policy's first region: its answer is mode normal
     forced: str | None  # the source an operator forced, if any
     caches: bool  # the chain (or the forced mode) holds the cache
@@ -99,7 +95,7 @@ class _Route:
 MAX_ROUTES = 1024  # collections whose route is kept; clients may name any number of collections
 
 
-@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (compiled-modules.txt)
 class _Way:
     """How one read goes along its collection's chain."""
 
@@ -123,7 +119,7 @@ class ChainRouter:
 
     async def read(self, request: ReadRequest) -> Answer:
         collection = request.collection
-        if collection is None:  # /collections, /aliases: any region will do
+        if collection is None:  # what collections or aliases exist: any region will do
             return await self._regions.read(request.method, request.path, request.body, None, request.min_lsn)
         return await self._follow(request, self._way(request, collection), 0, [])
 
@@ -185,7 +181,7 @@ class ChainRouter:
         chain = (forced,) if forced else policy_chain
         # "normal" means the policy's preferred region answered; a forced region is a deviation.
         route = _Route(operator.generation, operator.policy(collection), _segments(chain), _preferred(policy_chain),
-                       forced, "cache" in chain)
+                       forced, Fallback.CACHE in chain)
         if len(self._routes) >= MAX_ROUTES:
             self._routes.clear()
         self._routes[collection] = route
@@ -195,7 +191,7 @@ class ChainRouter:
         """A region answered: keep a successful answer for the cache source."""
         if way.cache_key is not None and answer.reply.status == 200:
             self._cache.store(way.cache_key, way.cache_key[0], answer.reply.body, answer.reply.content_type,
-                              answer.coverage, answer.region)
+                              answer.coverage, answer.source)
 
     async def _follow(self, request: ReadRequest, way: _Way, start: int, attempts: list[Attempt]) -> Answer:
         """Try the way's sources from segment `start` on, after `attempts` failed before it."""
@@ -208,9 +204,9 @@ class ChainRouter:
                     asked_a_region = True
                     answer = await self._from_regions(request, route, segment)
                     self._answered(way, answer)
-                elif segment == "partial":
+                elif segment is Fallback.PARTIAL:
                     answer = await self._from_partial(request)
-                elif segment == "cache":
+                elif segment is Fallback.CACHE:
                     answer = self._from_cache(collection, way.cache_key, fresh_only=not asked_a_region)
                 else:
                     answer = await self._from_lexical(request)
@@ -219,7 +215,7 @@ class ChainRouter:
                 continue
             return _after(attempts, answer)
         if route.forced:
-            attempts.append(Attempt("mode", f"{collection} is forced to {route.forced} by an operator"))
+            attempts.append(skipped("mode", f"{collection} is forced to {route.forced} by an operator"))
         raise NoSourceAvailable(attempts)
 
     def _refused(self, route: _Route, collection: str, regions: tuple[str, ...]) -> list[Attempt]:
@@ -229,18 +225,18 @@ class ChainRouter:
         refused: list[Attempt] = []
         for region in regions:
             if self._operator.drained(region):
-                refused.append(Attempt(region, "drained"))
+                refused.append(skipped(region, "drained"))
             elif region in restoring:
-                refused.append(Attempt(region, "restoring"))
+                refused.append(skipped(region, "restoring"))
             elif (lag := self._regions.staleness_s(region)) > max_staleness:
-                refused.append(Attempt(region, f"{lag:.1f}s behind the journal (max_staleness_s {max_staleness})"))
+                refused.append(skipped(region, f"{lag:.1f}s behind the journal (max_staleness_s {max_staleness})"))
         return refused
 
     async def _from_regions(self, request: ReadRequest, route: _Route, regions: tuple[str, ...]) -> Answer:
         if request.vectorless:
-            raise NoSourceAvailable([Attempt(r, "no vector in the search: regions need one") for r in regions])
+            raise NoSourceAvailable([skipped(r, "no vector in the search: regions need one") for r in regions])
         refused = self._refused(route, request.collection or "", regions)
-        allowed = regions if not refused else tuple(r for r in regions if r not in {a.region for a in refused})
+        allowed = regions if not refused else tuple(r for r in regions if r not in {a.source for a in refused})
         if not allowed:
             raise NoSourceAvailable(refused)
         answer = await self._regions.read(request.method, request.path, request.body, request.collection,
@@ -249,7 +245,7 @@ class ChainRouter:
 
     async def _from_partial(self, request: ReadRequest) -> Answer:
         if request.vectorless:
-            raise NoSourceAvailable([Attempt("partial", "no vector in the search: regions need one")])
+            raise NoSourceAvailable([skipped("partial", "no vector in the search: regions need one")])
         collection = request.collection or ""
         policy = self._operator.policy(collection)
         attempts: list[Attempt] = []
@@ -258,32 +254,31 @@ class ChainRouter:
             label = f"partial:{region}"
             state = self._book.regions[region].collections.get(collection)
             if self._operator.drained(region):
-                attempts.append(Attempt(label, "drained"))
+                attempts.append(skipped(label, "drained"))
             elif state is None or state.points_count is None:
-                attempts.append(Attempt(label, "restored point count not known yet"))
+                attempts.append(skipped(label, "restored point count not known yet"))
             else:
                 coverage = min(1.0, state.points_count / mark.expected_points) if mark.expected_points else 1.0
                 if coverage >= policy.min_coverage:
                     candidates.append((coverage, region))
                 else:
-                    attempts.append(Attempt(label, f"coverage {coverage:.3f} below min_coverage "
-                                                   f"{policy.min_coverage}"))
+                    attempts.append(skipped(label, f"coverage {coverage:.3f} below min_coverage {policy.min_coverage}"))
         if not candidates and not attempts:
-            attempts.append(Attempt("partial", "no region is restoring this collection"))
+            attempts.append(skipped("partial", "no region is restoring this collection"))
         for coverage, region in sorted(candidates, reverse=True):
             try:
                 answer = await self._regions.read(request.method, request.path, request.body, collection,
                                                   allowed=(region,), preferred=region, wait_fresh=False)
             except NoSourceAvailable as exc:
-                attempts.extend(Attempt(f"partial:{a.region}", a.outcome) for a in exc.attempts)
+                attempts.extend(Attempt(f"partial:{a.source}", a.outcome, a.detail) for a in exc.attempts)
                 continue
-            return Answer(f"partial:{region}", answer.reply, "partial", (*attempts, *answer.attempts),
+            return Answer(f"partial:{region}", answer.reply, Mode.PARTIAL, (*attempts, *answer.attempts),
                           staleness_s=answer.staleness_s, coverage=coverage)
         raise NoSourceAvailable(attempts)
 
     def _from_cache(self, collection: str, key: Key | None, fresh_only: bool) -> Answer:
         if key is None:
-            raise NoSourceAvailable([Attempt("cache", "only point reads are cached")])
+            raise NoSourceAvailable([skipped("cache", "only point reads are cached")])
         policy = self._operator.policy(collection)
         if fresh_only:
             entry = self._cache.fresh(key, collection, policy.cache_ttl_s) if policy.cache_ttl_s > 0 else None
@@ -292,27 +287,27 @@ class ChainRouter:
             entry = self._cache.stale_if_error(key, policy.cache_ttl_s, policy.stale_if_error_s)
             why = f"no entry within cache_ttl_s + stale_if_error_s ({policy.cache_ttl_s + policy.stale_if_error_s}s)"
         if entry is None:
-            raise NoSourceAvailable([Attempt("cache", why)])
-        age = entry.age(time.monotonic())
-        return Answer("cache", Response(200, entry.content_type, entry.body), "cache", (), staleness_s=age,
+            raise NoSourceAvailable([skipped("cache", why)])
+        age = entry.age(self._cache.clock())
+        return Answer("cache", Response(200, entry.content_type, entry.body), Mode.CACHE, (), staleness_s=age,
                       coverage=entry.coverage)
 
     async def _from_lexical(self, request: ReadRequest) -> Answer:
         if self._lexical is None:
-            raise NoSourceAvailable([Attempt("lexical", "no lexical index configured")])
+            raise NoSourceAvailable([skipped("lexical", "no lexical index configured")])
         if not request.text:
-            raise NoSourceAvailable([Attempt("lexical", "no query text (send X-Gateway-Query-Text, or use "
+            raise NoSourceAvailable([skipped("lexical", "no query text (send X-Gateway-Query-Text, or use "
                                                         "/gateway/collections/{name}/search)")])
-        endpoint = request.endpoint
-        if endpoint not in ("points/query", "points/search"):
-            raise NoSourceAvailable([Attempt("lexical", f"answers points/query and points/search, not {endpoint}")])
+        if request.operation not in LEXICAL_OPERATIONS:
+            raise NoSourceAvailable([skipped("lexical", f"answers query_points and search_points, "
+                                                        f"not {request.operation}")])
         try:
             query = orjson.loads(request.body) if request.body else {}
             if not isinstance(query, dict):
                 raise LexicalDeclined("the request body is not a JSON object")
             answer = await self._lexical.search(request.collection or "", request.text, query)
         except (LexicalDeclined, orjson.JSONDecodeError) as exc:
-            raise NoSourceAvailable([Attempt("lexical", f"declined: {exc}")]) from exc
-        result: Any = {"points": answer.points} if endpoint == "points/query" else answer.points
-        body = orjson.dumps({"result": result, "status": "ok", "time": 0.0})
-        return _ok(body, "lexical", "lexical", [], answer.coverage, answer.staleness_s)
+            raise NoSourceAvailable([skipped("lexical", f"declined: {exc}")]) from exc
+        result: Any = {"points": answer.points} if request.operation == "query_points" else answer.points
+        return Answer("lexical", Response(200, JSON, ok_body(result, 0.0)), Mode.LEXICAL, (),
+                      staleness_s=answer.staleness_s, coverage=answer.coverage)

@@ -5,41 +5,83 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from rgw.http.client import ConnectionFailed, Exchange, Pool, ProtocolViolation, Response
+from rgw.http.client import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ConnectionFailed,
+    ConnectionReset,
+    Exchange,
+    Pool,
+    ProtocolViolation,
+    Response,
+)
+from rgw.regions.attempts import Outcome
 from rgw.settings.config import Region
+
+
+class InFlight(Protocol):
+    """One request under way to a region (rgw.http.client.Exchange)."""
+
+    error: ConnectionFailed | ProtocolViolation | None
+    response: Response | None
+
+    @property
+    def finished(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+
+class Upstream(Protocol):
+    """A region as the read router uses it: a name, and requests started without awaiting (RegionClient)."""
+
+    name: str
+
+    def start(self, method: str, path_qs: str, body: bytes | None, on_done: Callable[[Any], None]) -> InFlight: ...
 
 
 class UpstreamError(Exception):
     """A region did not produce an HTTP answer: refused, reset, timed out or spoke garbage."""
 
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind  # "connect" | "timeout" | "protocol"
+    def __init__(self, outcome: Outcome, detail: str) -> None:
+        super().__init__(f"{outcome.value}: {detail}")
+        self.outcome = outcome
         self.detail = detail
 
 
 def upstream_error(exc: ConnectionFailed | ProtocolViolation) -> UpstreamError:
     if isinstance(exc, ProtocolViolation):
-        return UpstreamError("protocol", str(exc))
-    return UpstreamError("connect", str(exc))
+        return UpstreamError(Outcome.PROTOCOL_ERROR, str(exc))
+    if isinstance(exc, ConnectionReset):
+        return UpstreamError(Outcome.RESET, str(exc))
+    return UpstreamError(Outcome.CONNECT_ERROR, str(exc))
 
 
 def timed_out(timeout: float) -> UpstreamError:
-    return UpstreamError("timeout", f"no answer within {timeout:.2f}s")
+    return UpstreamError(Outcome.TIMEOUT, f"no answer within {timeout:.2f}s")
+
+
+def tls_context(region: Region) -> ssl.SSLContext | None:
+    """Verification on, against `ca_file` when given, else the system's CAs; None for plain http."""
+    if urlsplit(region.url).scheme != "https":
+        return None
+    context = ssl.create_default_context(cafile=region.ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 class RegionClient:
     """Keep-alive HTTP client for one region; bodies pass through untouched."""
 
-    def __init__(self, region: Region, max_connections: int = 512) -> None:
+    def __init__(self, region: Region, max_connections: int = 512,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.region = region
         self.name = region.name  # asked several times per query: an attribute, not a property call
         parts = urlsplit(region.url)
         assert parts.hostname is not None and parts.port is not None  # checked when the config loaded
-        tls = ssl.create_default_context() if parts.scheme == "https" else None
-        self._pool = Pool(parts.hostname, parts.port, tls=tls, max_connections=max_connections)
+        self._pool = Pool(parts.hostname, parts.port, tls=tls_context(region), max_connections=max_connections,
+                          max_response_bytes=max_response_bytes)
         headers = "Content-Type: application/json\r\n"
         if region.api_key:
             headers += f"api-key: {region.api_key}\r\n"
@@ -56,7 +98,7 @@ class RegionClient:
 
     def start(self, method: str, path_qs: str, body: bytes | None,
               on_done: Callable[[Exchange], None]) -> Exchange:
-        """Send without awaiting: `on_done` is called when the exchange ends by itself (see http1.Exchange).
+        """Send without awaiting: `on_done` is called when the exchange ends by itself (see http.client.Exchange).
 
         The caller owns the timeout: it cancels the exchange and reports `timed_out`.
         """

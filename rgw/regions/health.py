@@ -12,11 +12,13 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from rgw.qdrant.names import collection_path
 from rgw.regions.client import RegionClient, UpstreamError
 from rgw.settings.config import HealthCheck, OutlierDetection
 
@@ -125,9 +127,11 @@ class RegionHealth:
 class HealthBook:
     """Every region's health, updated by the checker and by the outcome of real requests."""
 
-    def __init__(self, names: list[str], outlier: OutlierDetection) -> None:
+    def __init__(self, names: list[str], outlier: OutlierDetection,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.regions: dict[str, RegionHealth] = {n: RegionHealth(n) for n in names}
         self._outlier = outlier
+        self.clock = clock  # monotonic seconds; tests drive a virtual one
         self._watched: dict[str, None] = {}  # insertion-ordered set, most recent last
 
     def watch(self, collection: str) -> None:
@@ -136,7 +140,14 @@ class HealthBook:
             return
         self._watched[collection] = None
         if len(self._watched) > MAX_WATCHED_COLLECTIONS:
-            self._watched.pop(next(iter(self._watched)))
+            forgotten = next(iter(self._watched))
+            self._watched.pop(forgotten)
+            # What traffic alone taught us about a name no region lists goes with it: clients may ask
+            # for any number of names that do not exist, and status must stay small.
+            for health in self.regions.values():
+                state = health.collections.get(forgotten)
+                if state is not None and not state.present:
+                    del health.collections[forgotten]
 
     @property
     def watched(self) -> list[str]:
@@ -151,7 +162,7 @@ class HealthBook:
         if health.half_open:
             health.half_open = False
             log.info("region %s: half-open probe succeeded, back in rotation", name)
-        elif health.ejections and time.monotonic() - health.ejected_until > self._outlier.max_ejection_s:
+        elif health.ejections and self.clock() - health.ejected_until > self._outlier.max_ejection_s:
             health.ejections = 0  # a long clean run forgets past ejections, as Envoy decays them
 
     def record_failure(self, name: str, reason: str) -> None:
@@ -159,19 +170,21 @@ class HealthBook:
         health.requests_failed += 1
         health.consecutive_errors += 1
         health.last_error = reason
-        now = time.monotonic()
+        now = self.clock()
         if health.ejected(now):
             return
         if health.half_open or health.consecutive_errors >= self._outlier.consecutive_errors:
             self._eject(health, now, reason)
 
     def collection_missing(self, name: str, collection: str) -> None:
-        self.regions[name].collections[collection] = CollectionState(present=False, seen_at=time.monotonic())
+        if collection not in self._watched and collection not in self.regions[name].collections:
+            return  # a name nobody watches: nothing to remember
+        self.regions[name].collections[collection] = CollectionState(present=False, seen_at=self.clock())
 
     def collection_present(self, name: str, collection: str) -> None:
         state = self.regions[name].collections.get(collection)
         if state is None or not state.present:
-            self.regions[name].collections[collection] = CollectionState(present=True, seen_at=time.monotonic())
+            self.regions[name].collections[collection] = CollectionState(present=True, seen_at=self.clock())
 
     def collection_dropped(self, collection: str) -> None:
         for health in self.regions.values():
@@ -190,7 +203,7 @@ class HealthBook:
     # -- active checks ---------------------------------------------------------------------
     def record_check(self, name: str, ok: bool, error: str | None, config: HealthCheck) -> None:
         health = self.regions[name]
-        health.last_check_at = time.monotonic()
+        health.last_check_at = self.clock()
         if ok:
             health.consecutive_ok += 1
             health.consecutive_fail = 0
@@ -219,7 +232,7 @@ class HealthBook:
 
     def record_listing(self, name: str, collections: set[str]) -> None:
         health = self.regions[name]
-        now = time.monotonic()
+        now = self.clock()
         health.collections_listed_at = now
         for collection in collections:
             self.collection_present(name, collection)
@@ -231,7 +244,7 @@ class HealthBook:
         previous = self.regions[name].collections.get(collection)
         self.regions[name].collections[collection] = CollectionState(
             present=True, status=info.get("status"), points_count=info.get("points_count"),
-            seen_at=time.monotonic(), short_of=previous.short_of if previous is not None else None)
+            seen_at=self.clock(), short_of=previous.short_of if previous is not None else None)
         self._compare_counts(collection)  # logs only when a copy turns short or whole again
 
     def _compare_counts(self, collection: str) -> None:
@@ -304,7 +317,7 @@ class HealthChecker:
             for collection in self._book.watched:
                 if collection not in listed:
                     continue
-                reply = await client.send("GET", f"/collections/{collection}", None, timeout)
+                reply = await client.send("GET", collection_path(collection), None, timeout)
                 if reply.status == 200:
                     self._book.record_collection_info(client.name, collection, orjson.loads(reply.body)["result"])
         except (UpstreamError, orjson.JSONDecodeError, KeyError, TypeError) as exc:

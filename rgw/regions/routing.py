@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rgw.envelope import error_message
-from rgw.http.client import Exchange, Response
-from rgw.regions.client import RegionClient, timed_out, upstream_error
+from rgw.http.client import Response
+from rgw.qdrant.envelope import error_message
+from rgw.regions.attempts import Attempt, Mode, NoSourceAvailable, Outcome, classify, skipped
+from rgw.regions.client import InFlight, Upstream, timed_out, upstream_error
 from rgw.regions.freshness import Freshness
 from rgw.regions.health import HealthBook
 from rgw.settings.config import Routing
@@ -22,73 +22,39 @@ log = logging.getLogger("rgw.routing")
 TIMER_SLACK = 0.001
 
 
-@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
-class Attempt:
-    region: str
-    outcome: str  # "ok", "HTTP 503: ...", "timeout: ...", "connect: ...", "collection missing", "skipped: ..."
-
-    def __init__(self, region: str, outcome: str) -> None:
-        self.region, self.outcome = region, outcome
-
-    def __str__(self) -> str:
-        return f"{self.region}: {self.outcome}"
-
-
-@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (compiled-modules.txt)
 class Answer:
-    region: str
+    source: str  # a region, partial:<region>, cache, lexical, or the journal for a write
     reply: Response
-    mode: str  # "normal" when the first configured region answered, "failover" otherwise
+    mode: Mode
     attempts: tuple[Attempt, ...]
     headers: dict[str, str] | None  # extra response headers (e.g. the write's LSN)
     staleness_s: float  # how far the answering source trails the journal head
     coverage: float  # fraction of the collection's points the answer was computed over
 
-    def __init__(self, region: str, reply: Response, mode: str, attempts: tuple[Attempt, ...],
+    def __init__(self, source: str, reply: Response, mode: Mode, attempts: tuple[Attempt, ...],
                  headers: dict[str, str] | None = None, staleness_s: float = 0.0, coverage: float = 1.0) -> None:
-        self.region, self.reply, self.mode, self.attempts = region, reply, mode, attempts
+        self.source, self.reply, self.mode, self.attempts = source, reply, mode, attempts
         self.headers, self.staleness_s, self.coverage = headers, staleness_s, coverage
 
 
-class NoSourceAvailable(Exception):
-    """No allowed source could answer; carries what was tried and why, for the 503."""
-
-    def __init__(self, attempts: list[Attempt]) -> None:
-        self.attempts = attempts
-        super().__init__("; ".join(str(a) for a in attempts) or "no region configured")
-
-
-def is_collection_missing(reply: Response) -> bool:
-    # Qdrant says `Not found: Collection `name` doesn't exist!`; a missing point is also a 404.
-    return reply.status == 404 and b"Collection `" in reply.body and b"exist" in reply.body
-
-
-def failure_reason(reply: Response) -> str | None:
-    """Why this reply means "try another region", or None when it is an answer to return."""
-    if reply.status >= 500:
-        return f"HTTP {reply.status}: {error_message(reply.body)}"
-    if is_collection_missing(reply):
-        return "collection missing"
-    return None
-
-
-@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (rgw.compiled)
+@dataclass(init=False, slots=True)  # __init__ written out, so it runs compiled (compiled-modules.txt)
 class Plan:
     """The regions a read will try, in order: the first `fresh` are caught up, the first `serving` usable."""
 
-    regions: list[RegionClient]
+    regions: list[Upstream]
     fresh: int
     serving: int
     required: int  # the LSN a region must have applied to count as fresh
 
-    def __init__(self, regions: list[RegionClient], fresh: int, serving: int, required: int) -> None:
+    def __init__(self, regions: list[Upstream], fresh: int, serving: int, required: int) -> None:
         self.regions, self.fresh, self.serving, self.required = regions, fresh, serving, required
 
 
 class ReadRouter:
     """Sends a read to the best region; on failure the next, and hedges when the first is slow."""
 
-    def __init__(self, clients: list[RegionClient], book: HealthBook, routing: Routing,
+    def __init__(self, clients: list[Upstream], book: HealthBook, routing: Routing,
                  freshness: Freshness) -> None:
         self._clients = clients
         self._by_name = {c.name: c for c in clients}
@@ -121,7 +87,7 @@ class ReadRouter:
         when no region looks usable they are all still tried in order, so a stale belief never
         fails a read.
         """
-        now = time.monotonic()
+        now = self._book.clock()
         required = max(min_lsn, self._freshness.required(collection))
         candidates = self._clients if allowed is None else [self._by_name[name] for name in allowed]
         serving = [c for c in candidates if self._book.regions[c.name].serves(collection, now)]
@@ -135,7 +101,7 @@ class ReadRouter:
     def staleness_s(self, region: str) -> float:
         return self._freshness.staleness_s(region)
 
-    def hedge_delay(self, client: RegionClient) -> float:
+    def hedge_delay(self, client: Upstream) -> float:
         routing = self._routing
         if routing.hedge_delay_ms is not None:
             return routing.hedge_delay_ms / 1000
@@ -158,7 +124,7 @@ class ReadRouter:
         plan = await self.order_fresh(collection, min_lsn, allowed) if wait_fresh else self.order(
             collection, min_lsn, allowed)
         if not plan.regions:
-            raise NoSourceAvailable([Attempt(",".join(allowed or ()) or "regions", "none allowed")])
+            raise NoSourceAvailable([skipped(",".join(allowed or ()) or "regions", "none allowed")])
         return await self._race(plan, method, path, body, collection, preferred).run()
 
     def begin(self, method: str, path: str, body: bytes | None, collection: str, min_lsn: int,
@@ -179,7 +145,7 @@ class ReadRouter:
         return Race(self, loop, plan, method, path, body, collection, preferred or self._preferred)
 
     def _answer(self, region: str, reply: Response, attempts: list[Attempt], preferred: str) -> Answer:
-        mode = "normal" if region == preferred else "failover"
+        mode = Mode.NORMAL if region == preferred else Mode.FAILOVER
         return Answer(region, reply, mode, tuple(attempts), staleness_s=self._freshness.staleness_s(region))
 
 
@@ -188,11 +154,11 @@ class _Try:
 
     __slots__ = ("client", "exchange", "expires", "per_try", "started")
 
-    def __init__(self, client: RegionClient, exchange: Exchange, started: float, expires: float,
+    def __init__(self, client: Upstream, exchange: InFlight, started: float, expires: float,
                  per_try: float) -> None:
         self.client = client
         self.exchange = exchange
-        self.started = started  # time.monotonic(), for the latency window
+        self.started = started  # loop time, for the latency window
         self.expires = expires  # loop time
         self.per_try = per_try
 
@@ -222,7 +188,7 @@ class Race:
         self._pending: list[_Try] = []
         self._launched = 0
         self._attempts: list[Attempt] = []
-        self._missing: tuple[RegionClient, Response] | None = None
+        self._missing: tuple[Upstream, Response] | None = None
         self._deadline = 0.0
         self._hedge_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -270,7 +236,7 @@ class Race:
         self._launched += 1
         per_try = max(0.001, min(router._routing.per_try_timeout_s, self._deadline - now))
         exchange = client.start(self._method, self._path, self._body, self._event)
-        self._pending.append(_Try(client, exchange, time.monotonic(), now + per_try, per_try))
+        self._pending.append(_Try(client, exchange, now, now + per_try, per_try))
         return now + router.hedge_delay(client)
 
     def _can_hedge(self) -> bool:
@@ -313,33 +279,35 @@ class Race:
             pending.remove(attempt)
             client, exchange = attempt.client, attempt.exchange
             if exchange.error is not None:
-                error = str(upstream_error(exchange.error))
-                book.record_failure(client.name, error)
-                attempts.append(Attempt(client.name, error))
+                failure = upstream_error(exchange.error)
+                book.record_failure(client.name, str(failure))
+                attempts.append(Attempt(client.name, failure.outcome, str(failure)))
                 continue
             reply = exchange.response
             assert reply is not None
-            reason = failure_reason(reply)
-            if reason is None:
-                book.record_success(client.name, time.monotonic() - attempt.started)
+            outcome = classify(reply)
+            if outcome is Outcome.OK or outcome is Outcome.ANSWERED:
+                # A definitive answer (4xx, 501) is the request's own: relayed, and no mark against the region.
+                book.record_success(client.name, self._loop.time() - attempt.started)
                 if collection is not None:
                     book.collection_present(client.name, collection)
-                attempts.append(Attempt(client.name, "ok"))
+                attempts.append(Attempt(client.name, outcome))
                 return router._answer(client.name, reply, attempts, self._preferred)
-            attempts.append(Attempt(client.name, reason))
-            if reply.status >= 500:
-                book.record_failure(client.name, reason)
-            elif collection is not None:
-                book.record_success(client.name, time.monotonic() - attempt.started)
+            detail = f"HTTP {reply.status}: {error_message(reply.body)}"
+            attempts.append(Attempt(client.name, outcome, detail))
+            if outcome.region_failure:
+                book.record_failure(client.name, detail)
+            elif outcome is Outcome.MISSING and collection is not None:
+                book.record_success(client.name, self._loop.time() - attempt.started)
                 book.collection_missing(client.name, collection)
                 self._missing = self._missing or (client, reply)
         now = self._loop.time() + TIMER_SLACK
         for attempt in [a for a in pending if a.expires <= now]:
             pending.remove(attempt)
             attempt.exchange.cancel()
-            reason = str(timed_out(attempt.per_try))
-            book.record_failure(attempt.client.name, reason)
-            attempts.append(Attempt(attempt.client.name, reason))
+            failure = timed_out(attempt.per_try)
+            book.record_failure(attempt.client.name, str(failure))
+            attempts.append(Attempt(attempt.client.name, failure.outcome, str(failure)))
         if now >= self._deadline:
             return self._exhausted()
         if not pending:
@@ -353,10 +321,10 @@ class Race:
     def _exhausted(self) -> Answer:
         """Every region tried or the deadline passed: the 503's attempts, or the collection's 404."""
         attempts = self._attempts
-        attempts.extend(Attempt(c.name, "not tried: request deadline passed")
+        attempts.extend(Attempt(c.name, Outcome.NOT_TRIED, "request deadline passed")
                         for c in self._plan.regions[self._launched:])
-        attempts.extend(Attempt(a.client.name, "timeout: request deadline passed") for a in self._pending)
-        if self._missing is not None and all(a.outcome == "collection missing" for a in attempts):
+        attempts.extend(Attempt(a.client.name, Outcome.TIMEOUT, "request deadline passed") for a in self._pending)
+        if self._missing is not None and all(a.outcome is Outcome.MISSING for a in attempts):
             client, reply = self._missing  # every region says so: the collection really does not exist
             return self._router._answer(client.name, reply, attempts, self._preferred)
         raise NoSourceAvailable(attempts)

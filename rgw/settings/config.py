@@ -7,11 +7,15 @@ the way Envoy rejects a bad bootstrap rather than guessing. Defaults are the saf
 from __future__ import annotations
 
 import functools
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from rgw import QDRANT_MAX_REQUEST_BYTES
 
 
 class ConfigError(ValueError):
@@ -59,29 +63,65 @@ class Routing:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one client or one region may make the gateway hold; past these a request is refused."""
+
+    max_request_bytes: int = QDRANT_MAX_REQUEST_BYTES  # a body (after decoding), as Qdrant's max_request_size_mb: 413
+    max_head_bytes: int = 65536  # request line and headers together (Envoy's 60 KiB): 431
+    max_headers: int = 100  # header fields in one request (Envoy's max_headers_count): 431
+    max_pipelined: int = 64  # requests parsed and waiting behind the one being answered, per connection
+    max_response_bytes: int = 256 * 1024 * 1024  # one region answer; a larger one is a failed attempt
+    head_timeout_s: float = 10.0  # a request head must arrive within this: 408
+    body_timeout_s: float = 60.0  # ... and its body within this once the head is in
+    keepalive_timeout_s: float = 75.0  # an idle client connection is closed after this
+    send_timeout_s: float = 60.0  # a client that stops reading its answers for this long is dropped
+
+
+@dataclass(frozen=True)
 class Region:
     name: str
     url: str
-    api_key: str | None = None
+    api_key: str | None = None  # sent to the region as `api-key`; never shown to clients
+    ca_file: str | None = None  # CA bundle to verify an https region against (default: the system's)
 
 
-TIERS = ("critical", "standard", "best-effort")
-WRITE_ACKS = ("journal", "primary", "all")
-SOURCE_KINDS = ("partial", "cache", "lexical")
+class Tier(StrEnum):
+    CRITICAL = "critical"
+    STANDARD = "standard"
+    BEST_EFFORT = "best-effort"
+
+
+class WriteAck(StrEnum):
+    """What must hold a write before it is answered, besides the journal (see journal.writer)."""
+
+    JOURNAL = "journal"
+    PRIMARY = "primary"
+    ALL = "all"
+
+
+class Fallback(StrEnum):
+    """The degraded sources a chain may hold besides regions."""
+
+    PARTIAL = "partial"
+    CACHE = "cache"
+    LEXICAL = "lexical"
+
+
+FALLBACKS = frozenset(Fallback)
 
 
 @dataclass(frozen=True)
 class Policy:
     """Per-collection serving policy. Parsed and validated now; degraded modes use it later."""
 
-    tier: str = "standard"
+    tier: Tier = Tier.STANDARD
     chain: tuple[str, ...] = ()  # empty: every region in configured order
     min_coverage: float = 0.8
     cache_ttl_s: float = 0.0
     stale_if_error_s: float = 300.0
     max_staleness_s: float = 30.0
     text_field: str = "text"
-    write_ack: str = "journal"
+    write_ack: WriteAck = WriteAck.JOURNAL
     backup_interval_s: float | None = None  # None: the tier's cadence; 0: no scheduled backups
     backup_keep: int | None = None  # bundles kept per collection; None: the tier's
 
@@ -93,21 +133,29 @@ class Policy:
 
 
 # Per tier: hourly for critical data, daily for standard, none for best-effort (rebuildable).
-BACKUP_SCHEDULES = {"critical": (3600.0, 48), "standard": (86400.0, 7), "best-effort": (0.0, 3)}
+BACKUP_SCHEDULES = {Tier.CRITICAL: (3600.0, 48), Tier.STANDARD: (86400.0, 7), Tier.BEST_EFFORT: (0.0, 3)}
 _OPTIONAL_FIELD_TYPES: dict[str, type] = {"backup_interval_s": float, "backup_keep": int}
+_ENUM_FIELDS: dict[str, type[StrEnum]] = {"tier": Tier, "write_ack": WriteAck}
+
+
+def _member(enum: type[StrEnum], value: str, where: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        raise ConfigError(f"{where}: expected one of {[str(m) for m in enum]}, got {value!r}") from None
 
 
 @functools.lru_cache(maxsize=64)  # asked on every read; a handful of (tier, regions) pairs exist
-def default_chain(tier: str, regions: tuple[str, ...]) -> tuple[str, ...]:
+def default_chain(tier: Tier, regions: tuple[str, ...]) -> tuple[str, ...]:
     """The chain a tier gets when the policy names none.
 
     critical never answers lexically; best-effort takes a fresh cache hit before asking a region.
     """
-    if tier == "critical":
-        return (*regions, "partial", "cache")
-    if tier == "best-effort":
-        return ("cache", *regions, "partial", "lexical")
-    return (*regions, "partial", "cache", "lexical")
+    if tier is Tier.CRITICAL:
+        return (*regions, Fallback.PARTIAL, Fallback.CACHE)
+    if tier is Tier.BEST_EFFORT:
+        return (Fallback.CACHE, *regions, Fallback.PARTIAL, Fallback.LEXICAL)
+    return (*regions, Fallback.PARTIAL, Fallback.CACHE, Fallback.LEXICAL)
 
 
 @dataclass(frozen=True)
@@ -137,6 +185,7 @@ class GatewayConfig:
     health: HealthCheck = field(default_factory=HealthCheck)
     outlier: OutlierDetection = field(default_factory=OutlierDetection)
     routing: Routing = field(default_factory=Routing)
+    limits: Limits = field(default_factory=Limits)
     policies: Policies = field(default_factory=Policies)
 
     @property
@@ -172,7 +221,7 @@ def load_config(path: str | Path) -> GatewayConfig:
 
 
 def parse_config(raw: dict[str, Any]) -> GatewayConfig:
-    _only_keys(raw, "", {"gateway", "regions", "health", "outlier", "routing", "policies"})
+    _only_keys(raw, "", {"gateway", "regions", "health", "outlier", "routing", "limits", "policies"})
     gateway = _table(raw, "gateway")
     _only_keys(gateway, "gateway", {"listen", "data_dir", "admin_token"})
     listen = _typed(gateway, "gateway", "listen", str, DEFAULT_LISTEN)
@@ -184,6 +233,8 @@ def parse_config(raw: dict[str, Any]) -> GatewayConfig:
     health = _section(raw, "health", HealthCheck)
     outlier = _section(raw, "outlier", OutlierDetection)
     routing = _section(raw, "routing", Routing)
+    limits = _section(raw, "limits", Limits)
+    _check_positive(limits, "limits", tuple(f.name for f in fields(Limits)))
     _check_positive(health, "health", ("interval_s", "timeout_s", "collections_interval_s"))
     _check_positive(health, "health", ("unhealthy_threshold", "healthy_threshold"))
     _check_positive(outlier, "outlier", ("consecutive_errors", "base_ejection_s", "max_ejection_s"))
@@ -193,7 +244,7 @@ def parse_config(raw: dict[str, Any]) -> GatewayConfig:
         raise ConfigError("routing.hedge_delay_ms: must be > 0 (omit it to derive from latency)")
     policies = _policies(raw.get("policies", {}), {r.name for r in regions})
     return GatewayConfig(listen=listen, data_dir=data_dir, admin_token=admin_token, regions=regions, health=health,
-                         outlier=outlier, routing=routing, policies=policies)
+                         outlier=outlier, routing=routing, limits=limits, policies=policies)
 
 
 def _regions(value: Any) -> tuple[Region, ...]:
@@ -205,21 +256,26 @@ def _regions(value: Any) -> tuple[Region, ...]:
         where = f"regions[{i}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: expected a table")
-        _only_keys(entry, where, {"name", "url", "api_key"})
+        _only_keys(entry, where, {"name", "url", "api_key", "ca_file"})
         name = _typed(entry, where, "name", str, None)
         url = _typed(entry, where, "url", str, None)
         if not name or not name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"{where}.name: use letters, digits, '-' or '_', got {name!r}")
         if name in seen:
             raise ConfigError(f"{where}.name: duplicate region name {name!r}")
-        if name in SOURCE_KINDS:
+        if name in FALLBACKS:
             raise ConfigError(f"{where}.name: {name!r} is reserved for a degraded source")
         seen.add(name)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.port is None:
             raise ConfigError(f"{where}.url: expected http://HOST:PORT, got {url!r}")
         api_key = _typed(entry, where, "api_key", str, None) if "api_key" in entry else None
-        out.append(Region(name=name, url=url.rstrip("/"), api_key=api_key))
+        if api_key is not None and (not api_key.isascii() or not api_key.isprintable()):
+            raise ConfigError(f"{where}.api_key: must be printable ASCII (it travels in a header)")
+        ca_file = _typed(entry, where, "ca_file", str, None) if "ca_file" in entry else None
+        if ca_file is not None and not Path(ca_file).is_file():
+            raise ConfigError(f"{where}.ca_file: no such file {ca_file!r}")
+        out.append(Region(name=name, url=url.rstrip("/"), api_key=api_key, ca_file=ca_file))
     return tuple(out)
 
 
@@ -250,18 +306,16 @@ def _policy(value: Any, where: str, base: Policy, region_names: set[str]) -> Pol
             if not isinstance(chain, list) or not all(isinstance(s, str) for s in chain) or not chain:
                 raise ConfigError(f"{where}.chain: expected a non-empty list of source names")
             for source in chain:
-                if source not in region_names and source not in SOURCE_KINDS:
-                    allowed = sorted(region_names | set(SOURCE_KINDS))
+                if source not in region_names and source not in FALLBACKS:
+                    allowed = sorted(region_names | {str(f) for f in Fallback})
                     raise ConfigError(f"{where}.chain: unknown source {source!r} (allowed: {allowed})")
-            kwargs["chain"] = tuple(chain)
+            kwargs["chain"] = tuple(Fallback(s) if s in FALLBACKS else s for s in chain)
+        elif f.name in _ENUM_FIELDS:
+            kwargs[f.name] = _member(_ENUM_FIELDS[f.name], _typed(value, where, f.name, str, None), f"{where}.{f.name}")
         else:
             expected = _OPTIONAL_FIELD_TYPES.get(f.name) or type(getattr(base, f.name))
             kwargs[f.name] = _typed(value, where, f.name, expected, None)
     policy = replace(base, **kwargs)
-    if policy.tier not in TIERS:
-        raise ConfigError(f"{where}.tier: expected one of {TIERS}, got {policy.tier!r}")
-    if policy.write_ack not in WRITE_ACKS:
-        raise ConfigError(f"{where}.write_ack: expected one of {WRITE_ACKS}, got {policy.write_ack!r}")
     if not 0.0 <= policy.min_coverage <= 1.0:
         raise ConfigError(f"{where}.min_coverage: expected 0..1, got {policy.min_coverage}")
     for name in ("cache_ttl_s", "stale_if_error_s", "max_staleness_s"):
@@ -309,6 +363,9 @@ def _typed(table: dict[str, Any], where: str, key: str, expected: type, default:
     value = table[key]
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        # nan compares false with everything: max_staleness_s = nan would silently switch the check off
+        raise ConfigError(f"{where}.{key}: expected a finite number, got {value}")
     if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
         raise ConfigError(f"{where}.{key}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
     return value

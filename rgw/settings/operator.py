@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from rgw.durable import atomic_write
-from rgw.settings.config import GatewayConfig, Policy, default_chain, override_policy
+from rgw.settings.config import FALLBACKS, GatewayConfig, Policy, default_chain, override_policy
 
 log = logging.getLogger("rgw.operator")
 
@@ -41,6 +41,10 @@ class OperatorState:
     drained: dict[str, Setting] = field(default_factory=dict)  # region -> True
     restoring: dict[str, dict[str, Restoring]] = field(default_factory=dict)  # collection -> region -> mark
     policies: dict[str, Setting] = field(default_factory=dict)  # collection -> overridden policy fields
+
+
+class RefusedChange(ValueError):
+    """An operator change that cannot be made (unknown region or source, a bad value); nothing changed."""
 
 
 class Operator:
@@ -81,8 +85,9 @@ class Operator:
         if source == "auto":
             self.state.forced.pop(collection, None)
         else:
-            if source not in self._regions and source not in ("partial", "cache", "lexical"):
-                raise ValueError(f"source: unknown source {source!r} (use auto, a region, partial, cache or lexical)")
+            if source not in self._regions and source not in FALLBACKS:
+                raise RefusedChange(f"source: unknown source {source!r} (use auto, a region, "
+                                    f"{', '.join(FALLBACKS)})")
             self.state.forced[collection] = Setting(source, time.time(), by)
         self._changed(f"mode of {collection} set to {source}", by)
 
@@ -105,7 +110,7 @@ class Operator:
             self._changed(f"restore mark of {collection} on {region} cleared", by)
             return
         if expected < 0:
-            raise ValueError(f"expected: must be >= 0, got {expected}")
+            raise RefusedChange(f"expected: must be >= 0, got {expected}")
         marks[region] = Restoring(expected, time.time(), by)
         self._changed(f"{collection} on {region} marked restoring, expecting {expected} points", by)
 
@@ -128,7 +133,7 @@ class Operator:
     # -- persistence -----------------------------------------------------------------------
     def _known_region(self, region: str) -> None:
         if region not in self._regions:
-            raise ValueError(f"region: no region named {region!r} (have {', '.join(self._regions)})")
+            raise RefusedChange(f"region: no region named {region!r} (have {', '.join(self._regions)})")
 
     def _resolve_overrides(self) -> None:
         self._overridden = {

@@ -9,17 +9,19 @@ import orjson
 
 from rgw.fallbacks.lexical import LexicalIndex
 from rgw.journal.log import Entry, Pending, SqliteJournal
-from rgw.proxy.api import COLLECTION_WRITES
+from rgw.qdrant.names import collection_path
+from rgw.qdrant.operations import OPERATIONS, Kind
 
-# op -> (method, path after /collections/{name}), from the gateway's own routing table
-SHAPES = {op: shape for shape, op in COLLECTION_WRITES.items()}
+# journal op -> the operation the gateway journals it for (its method and path template)
+WRITES = {op.journal_op: op for op in OPERATIONS if op.kind is Kind.WRITE}
 VECTOR = [0.5, 0.5]
 
 
 def journaled(collection: str, op: str, body: Any = None, field: str = "") -> Pending:
-    method, rest = SHAPES[op]
-    path = f"/collections/{collection}" + (f"/{rest.replace('*', field)}" if rest else "")
-    return Pending(collection, op, method, path, b"" if body is None else orjson.dumps(body))
+    operation = WRITES[op]
+    rest = operation.template.split("/")[3:]
+    path = collection_path(collection, *(field if part.startswith("{") else part for part in rest))
+    return Pending(collection, op, operation.method, path, b"" if body is None else orjson.dumps(body))
 
 
 def points(payloads: dict[int | str, dict[str, Any] | None]) -> dict[str, Any]:

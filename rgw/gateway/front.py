@@ -1,0 +1,113 @@
+"""Dispatching the front door's requests along the one route table: match, check access, hand to the endpoint.
+
+A path no route serves is a 404 (405 with `Allow` when other methods serve it); a collection
+name is checked against Qdrant's rules here, where it enters, before any endpoint sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from rgw.auth.access import Access
+from rgw.auth.admin import TOKEN_ENV, bearer, same_secret
+from rgw.http.routes import BadPath, Match, NoMatch, Router
+from rgw.http.server import Reply, Request
+from rgw.qdrant.envelope import error
+from rgw.qdrant.errors import QdrantError
+from rgw.qdrant.names import check_collection_name
+
+log = logging.getLogger("rgw.front")
+
+Send = Callable[[Reply], None]
+Params = dict[str, str]
+Handler = Callable[[Request, Params], Awaitable[Reply]]
+StartNow = Callable[[Request, Params, Send], bool]
+NAME_PARAMS = ("collection_name",)  # parameters that name a collection (or alias)
+MAX_REMEMBERED_MATCHES = 4096
+MAX_REMEMBERED_PATH = 512  # longer paths are resolved every time: the memory stays small whatever clients send
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What serves a route: `handle` in a task of its own, or `start_now` without one (it may decline)."""
+
+    handle: Handler
+    access: Access
+    start_now: StartNow | None = None
+
+
+Resolved = Match[Endpoint] | Reply  # a route with its parameters, or the refusal to send
+
+
+class Front:
+    """rgw.http.server's Application for the gateway."""
+
+    def __init__(self, router: Router[Endpoint], admin_token: str | None) -> None:
+        self._router = router
+        self._admin_token = admin_token
+        self._resolved: dict[tuple[str, str], Resolved] = {}
+
+    def resolve(self, method: str, path: str) -> Resolved:
+        """The route for `method path`, remembered (clients ask the same few paths over and over)."""
+        key = (method, path)
+        known = self._resolved.get(key)
+        if known is not None:
+            return known
+        resolved = self._resolve(method, path)
+        if len(path) <= MAX_REMEMBERED_PATH:
+            if len(self._resolved) >= MAX_REMEMBERED_MATCHES:
+                self._resolved.clear()
+            self._resolved[key] = resolved
+        return resolved
+
+    def _resolve(self, method: str, path: str) -> Resolved:
+        try:
+            match = self._router.match(method, path)
+        except BadPath as exc:
+            return error(400, f"Bad request: {exc}")
+        if isinstance(match, NoMatch):
+            if match.allowed:
+                return error(405, f"Method not allowed: {method} {path[:200]} (allowed: {', '.join(match.allowed)})",
+                             headers=(("Allow", ", ".join(match.allowed)),))
+            return error(404, f"Not found: {method} {path[:200]} is not served by the gateway")
+        for name in NAME_PARAMS:
+            if name in match.params:
+                try:
+                    check_collection_name(match.params[name])
+                except QdrantError as exc:
+                    return error(exc.status, exc.message)
+        return match
+
+    def handle_now(self, request: Request, send: Send) -> bool:
+        resolved = self.resolve(request.method, request.path)
+        request.route = resolved
+        if isinstance(resolved, Reply):
+            send(resolved)
+            return True
+        endpoint = resolved.route.target
+        if endpoint.access is Access.ADMIN and (refusal := self._admin_refusal(request)) is not None:
+            send(refusal)
+            return True
+        if endpoint.start_now is None:
+            return False
+        return endpoint.start_now(request, resolved.params, send)
+
+    def handle(self, request: Request) -> Awaitable[Reply]:
+        match: Match[Endpoint] = request.route  # handle_now resolved it and declined to serve it at once
+        return match.route.target.handle(request, match.params)
+
+    def refused(self, status: int, message: str) -> Reply:
+        return error(status, message)
+
+    def _admin_refusal(self, request: Request) -> Reply | None:
+        if self._admin_token is None:
+            return error(403, f"Forbidden: the admin API is disabled; set {TOKEN_ENV} or gateway.admin_token "
+                              "to enable it")
+        offered = bearer(request.headers.get("authorization"))
+        if offered is None or not same_secret(offered, self._admin_token):
+            log.warning("admin: refused %s %s from %s: %s", request.method, request.path, request.peer,
+                        "no credentials" if offered is None else "wrong token")
+            return error(401, "Unauthorized: admin API needs 'Authorization: Bearer <token>'")
+        return None
