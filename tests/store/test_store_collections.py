@@ -111,15 +111,8 @@ def test_payload_index_create_and_delete(client: QdrantClient, name: str) -> Non
     assert set(client.get_collection(name).payload_schema) == {"n", "t"}
 
 
-def test_aliases_are_empty(client: QdrantClient) -> None:
-    assert client.get_aliases().aliases == []
-
-
 @pytest.mark.parametrize(("method", "path", "feature"), [
-    ("POST", "/collections/x/points/query/groups", "points/query/groups"),
-    ("POST", "/collections/x/points/search/matrix/pairs", "points/search/matrix"),
     ("POST", "/snapshots", "full storage snapshots"),
-    ("POST", "/collections/aliases", "aliases"),
     ("PATCH", "/collections/x", "collection update"),
 ])
 def test_unsupported_features_answer_501_naming_them(store: RunningStore, method: str, path: str,
