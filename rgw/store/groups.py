@@ -20,7 +20,8 @@ from rgw.qdrant.errors import FormatError
 from rgw.qdrant.fields import PointId, canonical_id, point_id
 from rgw.qdrant.query import GroupsRequest, WithLookup
 from rgw.store import render
-from rgw.store.queries import Lookup, Planner
+from rgw.store.errors import formula_errors
+from rgw.store.queries import Lookup, Planner, has_formula
 from rgw.store.translate import engine_payload, engine_vector_selector
 
 if TYPE_CHECKING:
@@ -69,9 +70,10 @@ def query_groups(planner: Planner, request: GroupsRequest, lookup: Lookup) -> di
     for round_ in range(MAX_ROUNDS):
         factor = 2 ** round_
         limit = request.limit * request.group_size * factor
-        found = collection.query([planner.root(stage, limit=limit, offset=0, with_payload=True,
-                                               with_vector=wanted.with_vector, must=[key_present],
-                                               prefetch_factor=request.limit * factor)])[0]
+        with formula_errors(has_formula(stage)):
+            found = collection.query([planner.root(stage, limit=limit, offset=0, with_payload=True,
+                                                   with_vector=wanted.with_vector, must=[key_present],
+                                                   prefetch_factor=request.limit * factor)])[0]
         groups = Groups(request.group_size)
         for point in found:
             groups.add(point, group_keys(point.payload, request))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import qdrant_edge as qe
 
-from rgw.qdrant.errors import NotFound, point_missing
+from rgw.qdrant.errors import NotFound, Unsupported, point_missing
 from rgw.qdrant.fields import PointId, canonical_id
 from rgw.qdrant.formula import Formula
 from rgw.qdrant.query import (
@@ -142,6 +142,9 @@ class Planner:
                 return qe.Query.Nearest(self.engine_input(stage, given), using=using)
             case Nearest(input=given, mmr=mmr):
                 assert mmr is not None
+                if stage.using in self.collection.spec.sparse:
+                    # The engine has no MMR on sparse vectors; sparse_mmr.py runs it for a plain root query.
+                    raise Unsupported("MMR on a sparse vector inside a prefetch, over prefetch results or in groups")
                 lambda_ = DEFAULT_MMR_LAMBDA if mmr.diversity is None else 1.0 - mmr.diversity
                 candidates = stage.limit if mmr.candidates_limit is None else mmr.candidates_limit
                 return qe.Mmr(self.engine_input(stage, given), lambda_, candidates, using=using)

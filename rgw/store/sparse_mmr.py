@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import qdrant_edge as qe
 
-from rgw.qdrant.errors import Unsupported
 from rgw.qdrant.query import Nearest, QueryRequest, Stage
 from rgw.qdrant.selectors import WithVector
 from rgw.qdrant.vectors import SparseVector
@@ -27,15 +26,10 @@ if TYPE_CHECKING:
 
 
 def is_sparse_mmr(stage: Stage, spec: CollectionSpec) -> bool:
-    return isinstance(stage.query, Nearest) and stage.query.mmr is not None and stage.using in spec.sparse
-
-
-def check_no_nested_sparse_mmr(stage: Stage, spec: CollectionSpec, root: bool = True) -> None:
-    """Only a root stage without prefetches can run MMR on a sparse vector here."""
-    if is_sparse_mmr(stage, spec) and (not root or stage.prefetch):
-        raise Unsupported("MMR on a sparse vector inside a prefetch, or over prefetch results")
-    for child in stage.prefetch:
-        check_no_nested_sparse_mmr(child, spec, root=False)
+    """A root query this module runs: MMR on a sparse vector, with no prefetch (elsewhere the
+    planner refuses it)."""
+    return (isinstance(stage.query, Nearest) and stage.query.mmr is not None and stage.using in spec.sparse
+            and not stage.prefetch)
 
 
 @dataclass(frozen=True)
@@ -63,7 +57,7 @@ def sparse_mmr(planner: Planner, request: QueryRequest) -> list[Hit]:
     )])[0]
     candidates = [_Candidate(point, _as_dict(point.vector, stage.using)) for point in found]
     lambda_ = DEFAULT_MMR_LAMBDA if mmr.diversity is None else 1.0 - mmr.diversity
-    picked = select(_as_dict({stage.using: engine_vector(target)}, stage.using), candidates, lambda_,
+    picked = select(dict(zip(target.indices, target.values, strict=True)), candidates, lambda_,
                     request.offset + stage.limit)
     return [_hit(candidate.point, request.with_vector) for candidate in picked[request.offset:]]
 
