@@ -72,6 +72,9 @@ def test_an_alias_answers_as_its_collection(client: QdrantClient, store: Running
     assert client.count(target).count == 3
     status, answer = store.http("GET", f"/collections/{alias}/points/1")
     assert status == 200 and answer["result"]["id"] == 1
+    snapshot = client.create_snapshot(alias)
+    assert snapshot is not None and snapshot.name.startswith(target)
+    assert [s.name for s in client.list_snapshots(alias)] == [snapshot.name]
     # Other collections may name it too: lookup_from and with_lookup.
     other = fresh(client)
     found = client.query_points(other, query=2, lookup_from=m.LookupLocation(collection=alias), limit=1).points
