@@ -329,9 +329,14 @@ def _with_lookup(value: Any, path: str) -> WithLookup:
     key = "with_vectors" if "with_vectors" in body.data else "with_vector"
     return WithLookup(
         collection=body.req("collection", string),
-        with_payload=body.opt("with_payload", lambda v, p: payload_selector(v, p), True),
-        with_vector=body.opt(key, lambda v, p: vector_selector(v, p, None), False),
+        with_payload=body.opt("with_payload", payload_selector, True),
+        with_vector=body.opt(key, _any_vector_names, False),
     )
+
+
+def _any_vector_names(value: Any, path: str) -> WithVector:
+    """Vector names of another collection, whose spec is not at hand: checked when looked up."""
+    return vector_selector(value, path, None)
 
 
 # -- queries ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ of one kind.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rgw.qdrant.errors import WrongInput
 from rgw.qdrant.vectors import SparseVector, Vector
@@ -18,17 +19,18 @@ from rgw.qdrant.vectors import SparseVector, Vector
 def average_vector(positive: Sequence[Vector], negative: Sequence[Vector]) -> Vector:
     if not positive:
         raise WrongInput("Positive vectors should not be empty with `average` strategy")
-    kind = _kind(positive[0])
-    if any(_kind(v) != kind for v in (*positive, *negative)):
+    kinds = {_kind(vector) for vector in (*positive, *negative)}
+    if len(kinds) > 1:
         raise WrongInput("Positive and negative vectors should be of the same type, either all dense or all "
                          "sparse or all multi")
-    if kind == "sparse":
-        return _sparse(positive, negative)  # type: ignore[arg-type]
-    if kind == "multi":
-        rows = [row for vector in positive for row in vector]
-        rows += [[-x for x in row] for vector in negative for row in vector]  # type: ignore[union-attr]
-        return rows  # type: ignore[return-value]
-    return _dense(positive, negative)  # type: ignore[arg-type]
+    if kinds == {"sparse"}:
+        return _sparse([v for v in positive if isinstance(v, SparseVector)],
+                       [v for v in negative if isinstance(v, SparseVector)])
+    rows: list[Any] = [v for v in positive if not isinstance(v, SparseVector)]
+    away: list[Any] = [v for v in negative if not isinstance(v, SparseVector)]
+    if kinds == {"multi"}:
+        return [row for vector in rows for row in vector] + [[-x for x in row] for vector in away for row in vector]
+    return _dense(rows, away)
 
 
 def _kind(vector: Vector) -> str:

@@ -73,23 +73,24 @@ async def facet(request: web.Request) -> Any:
     return render.facet_hits(collection.facet(translate.facet_request(await json_body(request))))
 
 
-def _legacy(read: Callable[[Any, CollectionSpec, str], QueryRequest]) -> Callable[[Any, CollectionSpec], QueryRequest]:
+def _one_body(read: legacy.Reader) -> Callable[[Any, CollectionSpec], QueryRequest]:
+    """A reader of one request body, as the top-level body (no path prefix in its errors)."""
     return lambda body, spec: read(body, spec, "")
 
 
 def add_routes(app: web.Application) -> None:
     points = "/collections/{name}/points"
     r = app.router
-    r.add_post(points + "/query", query_endpoint(_legacy(query_request), points=True))
+    r.add_post(points + "/query", query_endpoint(_one_body(query_request), points=True))
     r.add_post(points + "/query/batch", batch_endpoint(query_batch, points=True))
     r.add_post(points + "/query/groups", groups_endpoint(groups_request))
-    r.add_post(points + "/search", query_endpoint(_legacy(legacy.search), points=False))
+    r.add_post(points + "/search", query_endpoint(_one_body(legacy.search), points=False))
     r.add_post(points + "/search/batch", batch_endpoint(legacy.batch(legacy.search), points=False))
     r.add_post(points + "/search/groups", groups_endpoint(legacy.search_groups))
-    r.add_post(points + "/recommend", query_endpoint(_legacy(legacy.recommend), points=False))
+    r.add_post(points + "/recommend", query_endpoint(_one_body(legacy.recommend), points=False))
     r.add_post(points + "/recommend/batch", batch_endpoint(legacy.batch(legacy.recommend), points=False))
     r.add_post(points + "/recommend/groups", groups_endpoint(legacy.recommend_groups))
-    r.add_post(points + "/discover", query_endpoint(_legacy(legacy.discover), points=False))
+    r.add_post(points + "/discover", query_endpoint(_one_body(legacy.discover), points=False))
     r.add_post(points + "/discover/batch", batch_endpoint(legacy.batch(legacy.discover), points=False))
     r.add_post(points + "/search/matrix/pairs", matrix_endpoint(render.matrix_pairs))
     r.add_post(points + "/search/matrix/offsets", matrix_endpoint(render.matrix_offsets))
