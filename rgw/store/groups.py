@@ -22,6 +22,7 @@ from rgw.qdrant.query import GroupsRequest, WithLookup
 from rgw.store import render
 from rgw.store.errors import formula_errors
 from rgw.store.queries import Lookup, Planner, has_formula
+from rgw.store.run import selected_vectors
 from rgw.store.translate import engine_payload, engine_vector_selector
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def query_groups(planner: Planner, request: GroupsRequest, lookup: Lookup) -> di
                                                    with_vector=wanted.with_vector, must=[key_present],
                                                    prefetch_factor=request.limit * factor)])[0]
         groups = Groups(request.group_size)
-        for point in found:
+        for point in selected_vectors(wanted, found):
             groups.add(point, group_keys(point.payload, request))
         if len(found) < limit or groups.settled(request.limit):
             break

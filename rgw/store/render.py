@@ -59,6 +59,20 @@ class Hit:
     order_value: Any = None
 
 
+def selecting_vectors(point: Scored, selection: bool | tuple[str, ...]) -> Hit:
+    """`point` with only the vectors `selection` asks for (an engine MMR hands back the vector it
+    compared, asked for or not)."""
+    vector = point.vector
+    if selection is False:
+        vector = None
+    elif selection is not True:
+        if isinstance(vector, dict):
+            vector = {name: value for name, value in vector.items() if name in selection} or None
+        elif "" not in selection:
+            vector = None
+    return Hit(point.id, point.version, point.score, point.payload, vector, point.order_value)
+
+
 def scored_point(point: Scored) -> dict[str, Any]:
     out = {
         "id": point.id,

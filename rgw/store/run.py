@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rgw.qdrant.query import QueryRequest
+from rgw.qdrant.query import Nearest, QueryRequest
 from rgw.store.errors import formula_errors
 from rgw.store.queries import Planner, has_formula
+from rgw.store.render import selecting_vectors
 from rgw.store.sparse_mmr import is_sparse_mmr, sparse_mmr
 
 
@@ -24,5 +25,13 @@ def run_queries(planner: Planner, requests: list[QueryRequest]) -> list[list[Any
             positions.append(position)
     with formula_errors(any(has_formula(request.stage) for request in requests)):
         for position, points in zip(positions, planner.collection.query(batch), strict=True):
-            results[position] = points
+            results[position] = selected_vectors(requests[position], points)
     return results
+
+
+def selected_vectors(request: QueryRequest, points: list[Any]) -> list[Any]:
+    """The engine's answer with the vectors asked for: a root MMR query returns the vector it
+    compared even when not asked to."""
+    if isinstance(request.stage.query, Nearest) and request.stage.query.mmr is not None:
+        return [selecting_vectors(point, request.with_vector) for point in points]
+    return points

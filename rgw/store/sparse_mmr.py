@@ -17,7 +17,7 @@ from rgw.qdrant.query import Nearest, QueryRequest, Stage
 from rgw.qdrant.selectors import WithVector
 from rgw.qdrant.vectors import SparseVector
 from rgw.store.queries import DEFAULT_MMR_LAMBDA, Planner, typed_vector
-from rgw.store.render import Hit
+from rgw.store.render import Hit, selecting_vectors
 from rgw.store.translate import engine_params, engine_payload
 from rgw.store.vectors import engine_vector
 
@@ -59,7 +59,7 @@ def sparse_mmr(planner: Planner, request: QueryRequest) -> list[Hit]:
     lambda_ = DEFAULT_MMR_LAMBDA if mmr.diversity is None else 1.0 - mmr.diversity
     picked = select(dict(zip(target.indices, target.values, strict=True)), candidates, lambda_,
                     request.offset + stage.limit)
-    return [_hit(candidate.point, request.with_vector) for candidate in picked[request.offset:]]
+    return [selecting_vectors(candidate.point, request.with_vector) for candidate in picked[request.offset:]]
 
 
 def select(query: dict[int, float], candidates: list[_Candidate], lambda_: float, limit: int) -> list[_Candidate]:
@@ -98,12 +98,3 @@ def _with(selection: WithVector, using: str) -> bool | list[str]:
     if selection is True:
         return True
     return list(dict.fromkeys([using, *(selection or ())]))
-
-
-def _hit(point: Any, selection: WithVector) -> Hit:
-    vector = point.vector
-    if selection is False:
-        vector = None
-    elif selection is not True and isinstance(vector, dict):
-        vector = {name: value for name, value in vector.items() if name in selection}
-    return Hit(point.id, point.version, point.score, point.payload, vector, point.order_value)

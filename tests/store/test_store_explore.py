@@ -133,6 +133,15 @@ def test_mmr_on_a_dense_vector(client: QdrantClient, explore: str, diversity: fl
     expected = mmr(candidates, lambda a, b: float(UNIT[a] @ UNIT[b]), 1 - diversity, 8)
     assert [p.id for p in found] == expected
     assert all(p.score == pytest.approx(candidates[p.id], abs=1e-5) for p in found)  # relevance, not MMR score
+    assert all(p.vector is None for p in found)  # not asked for
+
+
+def test_mmr_returns_the_vectors_asked_for(client: QdrantClient, explore: str) -> None:
+    query = m.NearestQuery(nearest=DENSE[3].tolist(), mmr=m.Mmr(diversity=0.5))
+    found = client.query_points(explore, query=query, using="d", limit=3, with_vectors=["s"]).points
+    assert all(set(p.vector) == {"s"} for p in found)
+    groups = client.query_points_groups(explore, group_by="n", query=query, using="d", limit=2, group_size=1)
+    assert all(hit.vector is None for group in groups.groups for hit in group.hits)
 
 
 def test_mmr_on_a_sparse_vector(client: QdrantClient, explore: str) -> None:
