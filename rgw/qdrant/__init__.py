@@ -11,7 +11,12 @@ exactly the same requests and word their refusals the same way. Nothing here imp
     geo         geo shapes and point-in-shape tests
     filters     filters parsed into a typed tree
     evaluate    which points a filter selects, over (point id, payload)
-    collection  a collection's spec, from a create body or a collection info
+    collection  a collection's spec, from a create body or a collection info; vector names added/removed
     vectors     vectors checked against a spec
     writes      every write body validated into typed data: `validate_write`, `parse_write`
+    selectors   `with_payload`, `with_vector`, search `params`, `order_by`
+    query       the Query API: stages (root and prefetches), every query kind, groups, matrix
+    formula     score-boosting formulas as expression trees
+    legacy      the pre-Query-API search / recommend / discover bodies, read as Query API requests
+    aliases     alias actions, and how an alias table changes under them
 """

@@ -8,10 +8,10 @@ create body (`source`) and re-parses it on load, so there is one parser.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from rgw.qdrant.errors import Unsupported
+from rgw.qdrant.errors import FormatError, Unsupported, WrongInput
 from rgw.qdrant.fields import Obj, boolean, json_object, number, one_of, positive, string, unsigned
 
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
@@ -77,12 +77,43 @@ class DenseParams:
 class SparseParams:
     idf: bool
     index: dict[str, Any]
+    modifier_given: bool = field(default=False, compare=False)  # the body named one, even `none`
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"modifier": "idf" if self.idf else "none"}
+        # As Qdrant: a modifier nobody set is left out rather than shown as "none".
+        out: dict[str, Any] = {}
+        if self.idf or self.modifier_given:
+            out["modifier"] = "idf" if self.idf else "none"
         if self.index:
             out["index"] = self.index
         return out
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    """A vector added to an existing collection (Qdrant's VectorNameConfig), as the params its
+    create body would have held."""
+
+    sparse: bool
+    params: dict[str, Any]
+
+
+def vector_config(value: Any) -> VectorConfig:
+    """`PUT /collections/{name}/vectors/{vector}` body: `{"dense": {...}}` or `{"sparse": {...}}`."""
+    body = Obj.of(value)
+    if body.has("dense"):
+        dense = body.req("dense", Obj.of).only("size", "distance", "multivector_config", "datatype")
+        _dense_params(dense)
+        return VectorConfig(False, {key: item for key, item in dense.data.items() if item is not None})
+    if body.has("sparse"):
+        sparse = body.req("sparse", Obj.of).only("modifier", "datatype")
+        params: dict[str, Any] = {}
+        if (modifier := sparse.opt("modifier", one_of("none", "idf"))) is not None:
+            params["modifier"] = modifier
+        if (datatype := sparse.opt("datatype", one_of(*DATATYPES))) is not None:
+            params["index"] = {"datatype": datatype}
+        return VectorConfig(True, params)
+    raise FormatError("", "expected `dense` or `sparse`")
 
 
 @dataclass(frozen=True)
@@ -149,6 +180,40 @@ class CollectionSpec:
             source=config.data,
         )
 
+    def with_vector(self, name: str, config: VectorConfig) -> CollectionSpec:
+        """This spec with vector `name` added; itself when it has that vector already, as given."""
+        current = self.sparse.get(name) if config.sparse else self.dense.get(name)
+        if current is not None:
+            wanted = _sparse_params(Obj.of(config.params)) if config.sparse else _dense_params(Obj.of(config.params))
+            if _same_vector(current, wanted):
+                return self
+        if name in self.dense or name in self.sparse:
+            raise WrongInput(f"Vector `{name}` already exists with different parameters; delete it before "
+                             "recreating it with a different configuration")
+        source = dict(self.source)
+        if config.sparse:
+            source["sparse_vectors"] = {**(source.get("sparse_vectors") or {}), name: config.params}
+        else:
+            vectors = source.get("vectors") or {}
+            if self.unnamed:  # the one unnamed vector becomes the default one among named ones
+                vectors = {"": vectors}
+            source["vectors"] = {**vectors, name: config.params}
+        return CollectionSpec.parse(source)
+
+    def without_vector(self, name: str) -> CollectionSpec:
+        """This spec without vector `name`; itself when it has no such vector."""
+        if name not in self.dense and name not in self.sparse:
+            return self
+        if len(self.dense) + len(self.sparse) == 1:
+            raise Unsupported("collections without vectors (deleting a collection's last vector)")
+        source = dict(self.source)
+        if self.unnamed and name == "":
+            del source["vectors"]
+            return CollectionSpec.parse(source)
+        key = "sparse_vectors" if name in self.sparse else "vectors"
+        source[key] = {other: params for other, params in (source.get(key) or {}).items() if other != name}
+        return CollectionSpec.parse(source)
+
     @property
     def indexing_enabled(self) -> bool:
         """Qdrant's `indexing_threshold: 0` means "never build a vector index"."""
@@ -179,6 +244,13 @@ class CollectionSpec:
         if self.metadata is not None:
             config["metadata"] = self.metadata
         return config
+
+
+def _same_vector(a: DenseParams | SparseParams, b: DenseParams | SparseParams) -> bool:
+    """Same vector space: what an engine compares when asked to create a vector again."""
+    if isinstance(a, DenseParams) and isinstance(b, DenseParams):
+        return (a.size, a.distance, a.multivector, a.datatype) == (b.size, b.distance, b.multivector, b.datatype)
+    return isinstance(a, SparseParams) and isinstance(b, SparseParams) and a.idf == b.idf
 
 
 def _diff(body: Obj, key: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -260,4 +332,5 @@ def _sparse_params(body: Obj) -> SparseParams:
             )
             if value is not None
         }
-    return SparseParams(idf=body.opt("modifier", one_of("none", "idf")) == "idf", index=index)
+    modifier = body.opt("modifier", one_of("none", "idf"))
+    return SparseParams(idf=modifier == "idf", index=index, modifier_given=modifier is not None)

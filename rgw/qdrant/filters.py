@@ -156,6 +156,7 @@ _CLAUSES = ("must", "should", "must_not", "min_should")
 _FIELD_CHECKS = ("match", "range", "geo_bounding_box", "geo_radius", "geo_polygon", "values_count",
                  "is_empty", "is_null")
 _BOUNDS = ("lt", "gt", "gte", "lte")
+_CONDITION_KEYS = ("key", "is_empty", "is_null", "has_id", "has_vector", "nested", "slice")
 
 
 def parse_filter(value: Any, path: str = "filter") -> Filter | None:
@@ -166,6 +167,24 @@ def parse_filter(value: Any, path: str = "filter") -> Filter | None:
         return _filter(value, path)
     except RecursionError:
         raise FormatError(path, "filter nested too deeply") from None
+
+
+def parse_condition(value: Any, path: str) -> Condition:
+    """One condition of a filter clause (formulas use them as terms)."""
+    try:
+        return _condition(value, path)
+    except RecursionError:
+        raise FormatError(path, "condition nested too deeply") from None
+
+
+def is_condition(value: Any) -> bool:
+    """Whether a JSON object has the shape of some condition (without checking it further)."""
+    return isinstance(value, dict) and bool(value) and (
+        any(key in value for key in _CONDITION_KEYS) or all(key in _CLAUSES for key in value))
+
+
+def parse_geo_point(value: Any, path: str) -> GeoPoint:
+    return _geo_point(value, path)
 
 
 def _filter(value: Any, path: str) -> Filter:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rgw.qdrant.collection import CollectionSpec
+from rgw.qdrant.aliases import AliasAction, alias_changes
+from rgw.qdrant.collection import CollectionSpec, VectorConfig, vector_config
 from rgw.qdrant.errors import FormatError, Unsupported
 from rgw.qdrant.fields import (
     Obj,
@@ -146,9 +147,11 @@ class CreateIndex:
     schema: FieldSchema
 
 
-# What parse_write returns: `create_collection` gives the spec; `delete_collection` and
-# `delete_index` give None (their arguments travel in the URL, their bodies are ignored).
-Write = CollectionSpec | PointsWrite | Batch | CreateIndex | None
+# What parse_write returns: `create_collection` gives the spec; `delete_collection`,
+# `delete_index` and `delete_vector_name` give None (their arguments travel in the URL, their
+# bodies are ignored); `create_vector_name` gives the new vector's config (its name is in the URL);
+# `update_aliases` gives the alias actions.
+Write = CollectionSpec | PointsWrite | Batch | CreateIndex | VectorConfig | tuple[AliasAction, ...] | None
 
 
 def validate_write(op: str, body: Any, spec: CollectionSpec | None) -> None:
@@ -163,11 +166,16 @@ def validate_write(op: str, body: Any, spec: CollectionSpec | None) -> None:
 def parse_write(op: str, body: Any, spec: CollectionSpec | None) -> Write:
     """The typed form of a write body. `op` is one of: create_collection, delete_collection,
     upsert, delete, set_payload, overwrite_payload, delete_payload, clear_payload, update_vectors,
-    delete_vectors, batch, create_index, delete_index."""
+    delete_vectors, batch, create_index, delete_index, create_vector_name, delete_vector_name,
+    update_aliases."""
     if op == "create_collection":
         return CollectionSpec.parse(body)
-    if op in ("delete_collection", "delete_index"):
+    if op in ("delete_collection", "delete_index", "delete_vector_name"):
         return None
+    if op == "create_vector_name":
+        return vector_config(body)
+    if op == "update_aliases":
+        return alias_changes(body)
     if op == "create_index":
         return create_index(body)
     if op not in POINTS_WRITES and op != "batch":

@@ -5,6 +5,7 @@ Layout of `DATA/collections/<name>/`:
     collection.json   the create body (re-parsed into a CollectionSpec on load)
     CURRENT           name of the live generation directory, switched by atomic rename
     OPS               highest reserved operation id
+    VECTOR_CHANGE     present only while a vector name is added or removed (see change_vector)
     gen-000001/       the EdgeShard (engine segments + WAL)
 
 An index build copies the live generation to the next one, indexes the copy elsewhere and swaps
@@ -26,15 +27,16 @@ import qdrant_edge as qe
 
 from rgw.durable import atomic_write, fsync_tree
 from rgw.qdrant.collection import CollectionSpec
-from rgw.qdrant.errors import WrongInput, collection_missing, point_missing
+from rgw.qdrant.errors import collection_missing
 from rgw.qdrant.fields import PointId
 from rgw.store import shardcopy
 from rgw.store.engine_config import edge_config
 from rgw.store.errors import engine_errors
-from rgw.store.translate import QueryPlan, Retrieve
-from rgw.store.writes import Write
+from rgw.store.translate import Retrieve
+from rgw.store.writes import Write, vector_write
 
 SPEC_FILE = "collection.json"
+VECTOR_CHANGE_FILE = "VECTOR_CHANGE"  # a vector name being added or removed (see change_vector)
 CURRENT_FILE = "CURRENT"
 OPS_FILE = "OPS"
 GENERATION_PREFIX = "gen-"
@@ -122,6 +124,7 @@ class Collection:
                 shutil.rmtree(stale)
         with engine_errors():
             shard = qe.EdgeShard.load(str(root / current))
+            _finish_vector_change(root, spec, shard)
             info = shard.info()
         collection = cls(
             name=root.name,
@@ -173,31 +176,20 @@ class Collection:
     # -- reads (synchronous: the engine answers them in well under a millisecond or two) ---
 
     def retrieve(self, request: Retrieve) -> list[qe.Record]:
-        with engine_errors():
-            return self.shard.retrieve(request.ids, request.with_payload, request.with_vector)
+        return self.retrieve_raw(request.ids, request.with_payload, request.with_vector)
 
-    def query(self, plans: list[QueryPlan]) -> list[list[qe.ScoredPoint]]:
+    def retrieve_raw(self, ids: list[PointId], with_payload: Any, with_vector: Any) -> list[qe.Record]:
+        with engine_errors():
+            return self.shard.retrieve(ids, with_payload, with_vector)
+
+    def query(self, requests: list[qe.QueryRequest]) -> list[list[qe.ScoredPoint]]:
         """Run queries as one engine batch (shared pass over the segments)."""
-        requests = [plan.request(self._reference_vector(plan.by_id, plan.using)) for plan in plans]
+        if not requests:
+            return []
         with engine_errors():
             if len(requests) == 1:
                 return [self.shard.query(requests[0])]
             return self.shard.query_batch(qe.QueryBatchRequest(requests))
-
-    def _reference_vector(self, point_id: PointId | None, using: str) -> Any:
-        """The vector `using` of the point a query refers to by id."""
-        if point_id is None:
-            return None
-        with engine_errors():
-            found = self.shard.retrieve([point_id], False, [using])
-        if not found:
-            raise point_missing(point_id)
-        vector = found[0].vector
-        if isinstance(vector, dict):
-            vector = vector.get(using)
-        if vector is None:
-            raise WrongInput(f"Point {point_id} has no vector `{using}`")
-        return vector
 
     def scroll(self, request: qe.ScrollRequest) -> tuple[list[qe.Record], Any]:
         with engine_errors():
@@ -241,6 +233,29 @@ class Collection:
                 self.dirty = True
                 ids.append(self.op_ids.take())
             return ids
+
+    async def change_vector(self, name: str, spec: CollectionSpec, write: Write) -> int:
+        """Add or remove vector `name` (`write`), making `spec` the collection's; returns the
+        operation id. The new spec is written before the engine changes, with a marker naming
+        the vector: a crash in between leaves the marker, and `open` brings the engine in line
+        with the spec (both engine operations are idempotent)."""
+        async with self.lock:
+            self._check_open()
+            marker = self.root / VECTOR_CHANGE_FILE
+            atomic_write(marker, name.encode())
+            atomic_write(self.root / SPEC_FILE, orjson.dumps(spec.source))
+            try:
+                with engine_errors():
+                    self.shard.update(write.op)
+            except Exception:
+                self._record(write.op, applied=False)
+                atomic_write(self.root / SPEC_FILE, orjson.dumps(self.spec.source))
+                marker.unlink(missing_ok=True)
+                raise
+            self._record(write.op, applied=True)
+            self.spec, self.dirty = spec, True
+            marker.unlink(missing_ok=True)
+            return self.op_ids.take()
 
     def _record(self, op: qe.UpdateOperation, applied: bool) -> None:
         # A failed operation may still have changed part of the shard; replaying it reproduces
@@ -368,6 +383,17 @@ class Collection:
         if self.snapshot is snapshot:
             self.snapshot = None
         await asyncio.to_thread(shutil.rmtree, snapshot.path, True)
+
+
+def _finish_vector_change(root: Path, spec: CollectionSpec, shard: qe.EdgeShard) -> None:
+    """Complete a vector change a crash interrupted: the spec on disk is the intended one."""
+    marker = root / VECTOR_CHANGE_FILE
+    if not marker.exists():
+        return
+    name = marker.read_bytes().decode()
+    shard.update(vector_write(name, spec).op)
+    shard.flush()
+    marker.unlink()
 
 
 async def _catch_up(shard: qe.EdgeShard, writes: list[tuple[qe.UpdateOperation, bool]], start: int) -> int:

@@ -69,3 +69,19 @@ def engine_errors() -> Iterator[None]:
         if type(exc).__name__ == "PanicException":
             raise Internal(f"engine panic: {exc}") from exc
         raise
+
+
+@contextmanager
+def formula_errors(formulas: bool) -> Iterator[None]:
+    """The engine aborts a formula it cannot evaluate for some point (a variable with no value
+    and no default, a division by zero without `by_zero_default`, a result that is not a finite
+    number) with a bare "cancelled" error: with a formula in the query, that is the request's
+    fault, so say so."""
+    try:
+        yield
+    except Internal as exc:
+        if formulas and "Operation cancelled" in exc.message:
+            raise WrongInput("the formula could not be evaluated for some point: a variable missing from its "
+                             "payload with no value in `defaults`, a division by zero without `by_zero_default`, "
+                             "or a result that is not a finite number") from exc
+        raise

@@ -62,6 +62,10 @@ def _conditions(conditions: tuple[Condition, ...] | None) -> list[EngineConditio
     return None if conditions is None else [_condition(c) for c in conditions]
 
 
+def engine_condition(condition: Condition) -> EngineCondition:
+    return _condition(condition)
+
+
 def _condition(condition: Condition) -> EngineCondition:
     match condition:
         case Filter():

@@ -1,4 +1,4 @@
-"""REST handlers for points: writes, retrieval, scroll/count/facet and vector queries."""
+"""REST handlers for points: writes, retrieval, scroll and count (searches are in query_api)."""
 
 from __future__ import annotations
 
@@ -67,40 +67,6 @@ async def count(request: web.Request) -> Any:
     return {"count": collection_of(request).count(translate.count_request(await json_body(request)))}
 
 
-@api
-async def facet(request: web.Request) -> Any:
-    collection = collection_of(request)
-    return render.facet_hits(collection.facet(translate.facet_request(await json_body(request))))
-
-
-@api
-async def query(request: web.Request) -> Any:
-    collection = collection_of(request)
-    [points] = collection.query([translate.query_plan(await json_body(request), collection.spec)])
-    return {"points": render.scored_points(points)}
-
-
-@api
-async def query_batch(request: web.Request) -> Any:
-    collection = collection_of(request)
-    results = collection.query(translate.query_batch_plans(await json_body(request), collection.spec))
-    return [{"points": render.scored_points(points)} for points in results]
-
-
-@api
-async def search(request: web.Request) -> Any:
-    collection = collection_of(request)
-    [points] = collection.query([translate.search_plan(await json_body(request), collection.spec)])
-    return render.scored_points(points)
-
-
-@api
-async def search_batch(request: web.Request) -> Any:
-    collection = collection_of(request)
-    results = collection.query(translate.search_batch_plans(await json_body(request), collection.spec))
-    return [render.scored_points(points) for points in results]
-
-
 def add_routes(app: web.Application) -> None:
     points = "/collections/{name}/points"
     r = app.router
@@ -117,8 +83,4 @@ def add_routes(app: web.Application) -> None:
     r.add_post(points + "/batch", batch_update)
     r.add_post(points + "/scroll", scroll)
     r.add_post(points + "/count", count)
-    r.add_post(points + "/query", query)
-    r.add_post(points + "/query/batch", query_batch)
-    r.add_post(points + "/search", search)
-    r.add_post(points + "/search/batch", search_batch)
-    r.add_post("/collections/{name}/facet", facet)
+

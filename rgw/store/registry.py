@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rgw.durable import publish_dir, rename_durably
+from rgw.qdrant.aliases import AliasAction, apply_alias_changes
 from rgw.qdrant.collection import CollectionSpec
 from rgw.qdrant.errors import BadRequest, WrongInput, collection_missing
+from rgw.store.aliases import Aliases
 from rgw.store.collection import Collection
 from rgw.store.errors import Unavailable
 
@@ -44,7 +46,8 @@ class Registry:
     log: logging.Logger
     ready: bool = False
     _collections: dict[str, Collection] = field(default_factory=dict)
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one create/delete at a time
+    _aliases: Aliases | None = None  # loaded with the collections
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one create/delete/alias change at a time
 
     @property
     def collections_dir(self) -> Path:
@@ -76,6 +79,7 @@ class Registry:
                 self._collections[path.name] = await asyncio.to_thread(Collection.open, path)
             except Exception:
                 self.log.exception("collection %s could not be loaded; not serving it", path.name)
+        self._aliases = Aliases.load(self.data_dir / "aliases.json", set(self._collections))
         self.ready = True
 
     def __iter__(self) -> Iterator[Collection]:
@@ -86,15 +90,42 @@ class Registry:
         return sorted(self._collections)
 
     def exists(self, name: str) -> bool:
+        """A collection, or an alias of one, has this name."""
         self._check_ready()
-        return name in self._collections
+        return self._resolve(name) in self._collections
 
     def get(self, name: str) -> Collection:
+        """The collection called `name`, or the one alias `name` points at."""
         self._check_ready()
-        collection = self._collections.get(name)
+        collection = self._collections.get(self._resolve(name))
         if collection is None:
             raise collection_missing(name)
         return collection
+
+    def _resolve(self, name: str) -> str:
+        assert self._aliases is not None
+        return self._aliases.resolve(name) or name
+
+    # -- aliases ------------------------------------------------------------------------------
+
+    def aliases(self, collection: str | None = None) -> list[tuple[str, str]]:
+        """(alias, collection) pairs, of one collection or of all."""
+        self._check_ready()
+        assert self._aliases is not None
+        if collection is None:
+            return self._aliases.items()
+        return [(alias, collection) for alias in self._aliases.of(collection)]
+
+    async def change_aliases(self, actions: tuple[AliasAction, ...]) -> None:
+        """Apply alias actions all together or not at all, as Qdrant does."""
+        self._check_ready()
+        for action in actions:
+            for name in vars(action).values():
+                check_name(name)
+        async with self._lock:
+            assert self._aliases is not None
+            table = apply_alias_changes(self._aliases.table, actions, lambda name: name in self._collections)
+            await asyncio.to_thread(self._aliases.replace, table)
 
     def _check_ready(self) -> None:
         if not self.ready:
@@ -106,6 +137,8 @@ class Registry:
         async with self._lock:
             if name in self._collections:
                 raise WrongInput(f"Collection `{name}` already exists!")
+            if self._resolve(name) != name:
+                raise WrongInput(f"Can't create collection with name {name}. Alias with the same name already exists")
             staging = self.staging_dir / uuid.uuid4().hex
             final = self.collections_dir / name
             try:
@@ -119,9 +152,11 @@ class Registry:
         """Remove a collection; False when there was none (Qdrant answers `false`, not 404)."""
         self._check_ready()
         async with self._lock:
-            collection = self._collections.pop(name, None)
-            if collection is None:
+            if name not in self._collections:
                 return False
+            assert self._aliases is not None
+            await asyncio.to_thread(self._aliases.drop_collection, name)  # as Qdrant: its aliases go first
+            collection = self._collections.pop(name)
             await collection.close()
             doomed = self.trash_dir / uuid.uuid4().hex
             await asyncio.to_thread(rename_durably, collection.root, doomed)
@@ -139,6 +174,7 @@ class Registry:
         check_name(name)
         self._check_ready()
         async with self._lock:
+            name = self._resolve(name)  # recovering through an alias replaces its collection
             old = self._collections.get(name)
             generation, next_op_id = 1, 0
             try:

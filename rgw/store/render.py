@@ -6,7 +6,8 @@ form Qdrant uses.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import qdrant_edge as qe
 
@@ -29,7 +30,50 @@ def _one_vector(value: Any) -> Any:
     return value
 
 
-def scored_point(point: qe.ScoredPoint) -> dict[str, Any]:
+class Scored(Protocol):
+    """What a scored point offers: the engine's ScoredPoint, or a Hit made here."""
+
+    @property
+    def id(self) -> Any: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def payload(self) -> Any: ...
+    @property
+    def vector(self) -> Any: ...
+    @property
+    def order_value(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A scored point the store made itself (results computed outside the engine)."""
+
+    id: Any
+    version: int
+    score: float
+    payload: Any
+    vector: Any
+    order_value: Any = None
+
+
+def selecting_vectors(point: Scored, selection: bool | tuple[str, ...]) -> Hit:
+    """`point` with only the vectors `selection` asks for (an engine MMR hands back the vector it
+    compared, asked for or not)."""
+    vector = point.vector
+    if selection is False:
+        vector = None
+    elif selection is not True:
+        if isinstance(vector, dict):
+            vector = {name: value for name, value in vector.items() if name in selection} or None
+        elif "" not in selection:
+            vector = None
+    return Hit(point.id, point.version, point.score, point.payload, vector, point.order_value)
+
+
+def scored_point(point: Scored) -> dict[str, Any]:
     out = {
         "id": point.id,
         "version": point.version,
@@ -42,7 +86,7 @@ def scored_point(point: qe.ScoredPoint) -> dict[str, Any]:
     return out
 
 
-def scored_points(points: list[qe.ScoredPoint]) -> list[dict[str, Any]]:
+def scored_points(points: list[Any]) -> list[dict[str, Any]]:
     return [scored_point(p) for p in points]
 
 
@@ -80,3 +124,18 @@ def payload_schema(schema: dict[str, qe.PayloadIndexInfo]) -> dict[str, Any]:
 
 def facet_hits(response: qe.FacetResponse) -> dict[str, Any]:
     return {"hits": [{"value": hit.value, "count": hit.count} for hit in response.hits]}
+
+
+def matrix_pairs(ids: list[Any], rows: list[list[Any]]) -> dict[str, Any]:
+    """Qdrant's SearchMatrixPairsResponse: each sampled point's neighbours as (a, b, score)."""
+    return {"pairs": [{"a": a, "b": point.id, "score": point.score}
+                      for a, row in zip(ids, rows, strict=True) for point in row]}
+
+
+def matrix_offsets(ids: list[Any], rows: list[list[Any]]) -> dict[str, Any]:
+    """Qdrant's SearchMatrixOffsetsResponse: a sparse matrix over `ids` (rows: samples, columns:
+    neighbours, both as offsets into `ids`)."""
+    offset = {point_id: i for i, point_id in enumerate(ids)}
+    cells = [(r, offset[point.id], point.score) for r, row in enumerate(rows) for point in row]
+    return {"offsets_row": [c[0] for c in cells], "offsets_col": [c[1] for c in cells],
+            "scores": [c[2] for c in cells], "ids": ids}

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from rgw import QDRANT_API_VERSION, QDRANT_MAX_REQUEST_BYTES, envelope
 from rgw.qdrant.errors import QdrantError, Unsupported
-from rgw.store import collections_api, points_api, snapshots_api
+from rgw.store import collections_api, points_api, query_api, snapshots_api
 from rgw.store.api import STORE, Handler, Store, api, store_of
 from rgw.store.optimize import IndexBuilder, index_threshold
 from rgw.store.registry import Registry
@@ -33,18 +33,6 @@ FLUSH_INTERVAL_SECONDS = 5.0  # Qdrant's default optimizers.flush_interval_sec
 # than 404, so nobody mistakes them for a typo.
 UNSUPPORTED: list[tuple[str, str, str]] = [
     ("PATCH", "/collections/{name}", "collection update"),
-    ("PUT", "/collections/{name}/vectors/{vector}", "adding vector names"),
-    ("DELETE", "/collections/{name}/vectors/{vector}", "removing vector names"),
-    ("POST", "/collections/aliases", "aliases"),
-    ("POST", "/collections/{name}/points/query/groups", "points/query/groups"),
-    ("POST", "/collections/{name}/points/search/groups", "points/search/groups"),
-    ("POST", "/collections/{name}/points/search/matrix/pairs", "points/search/matrix"),
-    ("POST", "/collections/{name}/points/search/matrix/offsets", "points/search/matrix"),
-    ("POST", "/collections/{name}/points/recommend", "points/recommend"),
-    ("POST", "/collections/{name}/points/recommend/batch", "points/recommend"),
-    ("POST", "/collections/{name}/points/recommend/groups", "points/recommend"),
-    ("POST", "/collections/{name}/points/discover", "points/discover"),
-    ("POST", "/collections/{name}/points/discover/batch", "points/discover"),
     ("GET", "/snapshots", "full storage snapshots"),
     ("POST", "/snapshots", "full storage snapshots"),
     ("GET", "/snapshots/{snapshot}", "full storage snapshots"),
@@ -177,6 +165,7 @@ def build_app(name: str, data_dir: Path) -> web.Application:
     r.add_get("/cluster", cluster)
     collections_api.add_routes(app)
     points_api.add_routes(app)
+    query_api.add_routes(app)
     snapshots_api.add_routes(app)
     for method, path, feature in UNSUPPORTED:
         r.add_route(method, path, unsupported(feature))

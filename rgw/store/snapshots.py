@@ -103,10 +103,13 @@ class Snapshots:
         """
         work = self.workspace()
         try:
-            await collection.copy_live(work / "shard")
+            # The spec as it was when the copy was taken: a vector added or removed since must
+            # not make the two disagree.
+            specs = []
+            await collection.copy_live(work / "shard", then=lambda: specs.append(collection.spec))
             with self._reserve(collection.name) as final:
                 packed = work / "snapshot.tmp"
-                checksum = await asyncio.to_thread(archive.pack, collection.spec.source, work / "shard",
+                checksum = await asyncio.to_thread(archive.pack, specs[0].source, work / "shard",
                                                    packed, collection.name)
                 await asyncio.to_thread(_publish, packed, final, checksum)
             self.log.info("snapshot %s of collection %s created", final.name, collection.name)

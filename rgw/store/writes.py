@@ -8,6 +8,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
+from rgw.qdrant.collection import CollectionSpec
 from rgw.qdrant.writes import (
     Batch,
     ClearPayload,
@@ -23,6 +24,7 @@ from rgw.qdrant.writes import (
     UpdateVectors,
     Upsert,
 )
+from rgw.store.engine_config import DATATYPES, DISTANCES
 from rgw.store.filters import engine_filter
 from rgw.store.vectors import engine_vectors
 
@@ -127,3 +129,22 @@ def _field_schema(schema: FieldSchema) -> Any:
     if "tokenizer" in params:
         params["tokenizer"] = TOKENIZERS[params["tokenizer"]]
     return _INDEX_PARAMS[schema.type](**params)
+
+
+# -- vector names ------------------------------------------------------------------------------
+
+def vector_write(name: str, spec: CollectionSpec) -> Write:
+    """The engine operation that makes vector `name` what `spec` says: created as the spec
+    describes it, or deleted when the spec has no such vector. Both are idempotent."""
+    if name in spec.dense:
+        dense = spec.dense[name]
+        return Write(Ops.create_dense_vector(
+            name, dense.size, DISTANCES[dense.distance],
+            multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim) if dense.multivector else None,
+            datatype=DATATYPES[dense.datatype] if dense.datatype else None))
+    if name in spec.sparse:
+        sparse = spec.sparse[name]
+        datatype = sparse.index.get("datatype")
+        return Write(Ops.create_sparse_vector(name, modifier=qe.Modifier.Idf if sparse.idf else None,
+                                              datatype=DATATYPES[datatype] if datatype else None))
+    return Write(Ops.delete_vector_name(name))

@@ -68,6 +68,15 @@ def test_create_named_and_sparse_collection_round_trips_config(client: QdrantCli
     assert info.config.metadata == {"owner": "search"}
 
 
+def test_sparse_modifier_shown_only_when_set(store: RunningStore, name: str) -> None:
+    body = {"vectors": {}, "sparse_vectors": {"plain": {}, "none": {"modifier": "none"}, "idf": {"modifier": "idf"}}}
+    assert store.http("PUT", f"/collections/{name}", body)[0] == 200
+    status, answer = store.http("GET", f"/collections/{name}")
+    assert status == 200
+    assert answer["result"]["config"]["params"]["sparse_vectors"] == {
+        "plain": {}, "none": {"modifier": "none"}, "idf": {"modifier": "idf"}}
+
+
 def test_exists_list_and_delete(client: QdrantClient, name: str) -> None:
     assert not client.collection_exists(name)
     client.create_collection(name, vectors_config=m.VectorParams(size=2, distance=m.Distance.COSINE))
@@ -111,15 +120,8 @@ def test_payload_index_create_and_delete(client: QdrantClient, name: str) -> Non
     assert set(client.get_collection(name).payload_schema) == {"n", "t"}
 
 
-def test_aliases_are_empty(client: QdrantClient) -> None:
-    assert client.get_aliases().aliases == []
-
-
 @pytest.mark.parametrize(("method", "path", "feature"), [
-    ("POST", "/collections/x/points/query/groups", "points/query/groups"),
-    ("POST", "/collections/x/points/search/matrix/pairs", "points/search/matrix"),
     ("POST", "/snapshots", "full storage snapshots"),
-    ("POST", "/collections/aliases", "aliases"),
     ("PATCH", "/collections/x", "collection update"),
 ])
 def test_unsupported_features_answer_501_naming_them(store: RunningStore, method: str, path: str,

@@ -141,6 +141,56 @@ def test_batch_update_applies_operations_in_order(client: QdrantClient, name: st
     assert [(r.id, r.payload) for r in client.scroll(name)[0]] == [(0, {"p": 1}), (1, {"p": 1})]
 
 
+def test_batch_update_every_operation_one_result_each(client: QdrantClient, store: RunningStore,
+                                                     name: str) -> None:
+    client.create_collection(name, vectors_config={"a": m.VectorParams(size=2, distance=m.Distance.DOT),
+                                                   "b": m.VectorParams(size=2, distance=m.Distance.DOT)})
+    odd = m.Filter(must=[m.FieldCondition(key="odd", match=m.MatchValue(value=True))])
+    operations = [
+        m.UpsertOperation(upsert=m.PointsList(points=[
+            m.PointStruct(id=i, vector={"a": [1.0, float(i)], "b": [float(i), 1.0]},
+                          payload={"odd": i % 2 == 1, "keep": i, "drop": "x"}) for i in range(6)])),
+        m.UpsertOperation(upsert=m.PointsBatch(batch=m.Batch(ids=[6], vectors={"a": [[1.0, 6.0]]},
+                                                             payloads=[{"odd": False}]))),
+        m.DeleteOperation(delete=m.PointIdsList(points=[5])),
+        m.SetPayloadOperation(set_payload=m.SetPayload(payload={"tag": "odd"}, filter=odd)),
+        m.OverwritePayloadOperation(overwrite_payload=m.SetPayload(payload={"only": 1}, points=[0])),
+        m.DeletePayloadOperation(delete_payload=m.DeletePayload(keys=["drop"], points=[1, 2])),
+        m.ClearPayloadOperation(clear_payload=m.PointIdsList(points=[3])),
+        m.UpdateVectorsOperation(update_vectors=m.UpdateVectors(points=[m.PointVectors(id=4, vector={"a": [9, 9]})])),
+        m.DeleteVectorsOperation(delete_vectors=m.DeleteVectors(vector=["b"], filter=odd)),
+    ]
+    results = client.batch_update_points(name, operations)
+    assert len(results) == len(operations) and all(r.status == m.UpdateStatus.COMPLETED for r in results)
+    assert [r.operation_id for r in results] == sorted(r.operation_id for r in results)
+    records = {r.id: r for r in client.scroll(name, with_vectors=True, limit=10)[0]}
+    assert sorted(records) == [0, 1, 2, 3, 4, 6]
+    assert records[0].payload == {"only": 1}
+    assert records[1].payload == {"odd": True, "keep": 1, "tag": "odd"}
+    assert records[2].payload == {"odd": False, "keep": 2}
+    assert records[3].payload == {}
+    assert records[4].vector == {"a": [9, 9], "b": [4, 1]}
+    # Point 3's payload was cleared before the filter ran: it kept `b`.
+    assert set(records[1].vector) == {"a"} and set(records[3].vector) == {"a", "b"}
+    assert records[6].vector == {"a": [1, 6]}
+    # One result per operation in Qdrant's UpdateResult shape, also when sent raw.
+    status, answer = store.http("POST", f"/collections/{name}/points/batch",
+                                {"operations": [{"delete": {"points": [6]}}, {"clear_payload": {"points": [0]}}]})
+    assert status == 200 and [set(r) for r in answer["result"]] == [{"operation_id", "status"}] * 2
+
+
+def test_upsert_without_a_name_into_the_default_vector(client: QdrantClient, store: RunningStore, name: str) -> None:
+    # The default vector declared by name (""), and declared unnamed: plain vectors go to it either way.
+    for vectors in ({"": {"size": 2, "distance": "Dot"}}, {"size": 2, "distance": "Dot"}):
+        client.delete_collection(name)
+        assert store.http("PUT", f"/collections/{name}", {"vectors": vectors})[0] == 200
+        client.upsert(name, [m.PointStruct(id=1, vector=[1.0, 2.0])])
+        client.upsert(name, m.Batch(ids=[2], vectors=[[2.0, 1.0]]))
+        client.upsert(name, [m.PointStruct(id=3, vector={"": [0.0, 1.0]})])
+        assert [p.id for p in client.query_points(name, query=[1.0, 0.0]).points] == [2, 1, 3]
+        assert client.retrieve(name, [1], with_vectors=True)[0].vector in ([1.0, 2.0], {"": [1.0, 2.0]})
+
+
 def test_scroll_with_filter_and_offset_paging(client: QdrantClient, filled: str) -> None:
     even = m.Filter(must=[m.FieldCondition(key="kind", match=m.MatchValue(value="even"))])
     seen, offset = [], None
