@@ -9,17 +9,15 @@ Covers what the specification uses for answers: `$ref`, `anyOf` / `oneOf` / `all
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-SPEC_ENV = "RGW_QDRANT_OPENAPI"
-DEFAULT_SPEC = "/work/shared/reference/qdrant-openapi-1.19.json"
+SPEC = Path(__file__).parents[1] / "data" / "qdrant-openapi-1.19.json"  # Qdrant's own, kept beside the tests
 
 
 def spec_path() -> Path:
-    return Path(os.environ.get(SPEC_ENV, DEFAULT_SPEC))
+    return SPEC
 
 
 @cache

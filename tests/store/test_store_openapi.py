@@ -17,9 +17,6 @@ from tests.store import openapi
 if TYPE_CHECKING:
     from tests.store.conftest import RunningStore
 
-pytestmark = pytest.mark.skipif(not openapi.spec_path().exists(),
-                                reason=f"Qdrant's OpenAPI specification not found (set {openapi.SPEC_ENV})")
-
 C = "shapes"
 PATH = "/collections/{collection_name}"
 SPARSE = {"indices": [1, 4], "values": [0.5, 1.0]}
