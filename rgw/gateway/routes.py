@@ -30,7 +30,7 @@ MANAGING = frozenset({"create_collection", "update_collection", "delete_collecti
 def _qdrant(gateway: Gateway, op: Operation) -> Endpoint:
     if op.kind is Kind.READ:
         read = QdrantRead(gateway.reader, op)
-        return Endpoint(read.handle, Access.READ, read.start_now)
+        return Endpoint(read.handle, Access.READ, read=read)
     if op.kind is Kind.LISTING:
         return Endpoint(QdrantListing(gateway.reader, op).handle, Access.READ)
     if op.kind is Kind.WRITE:

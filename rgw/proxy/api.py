@@ -134,13 +134,17 @@ class RegionPaths:
         self._rest = op.template.split("/")[3:]  # after "", "collections", "{collection_name}"
         self._known: dict[str, str] = {}
 
+    def plain(self, params: Params) -> str:
+        """The region-side path without a query string."""
+        segments = [params[part[1:-1]] if part.startswith("{") else part for part in self._rest]
+        return collection_path(params["collection_name"], *segments)
+
     def path(self, request: Request, params: Params) -> str:
         """The region-side path, with the client's query string as sent (the server checked its characters)."""
         known = self._known.get(request.target)
         if known is not None:
             return known
-        segments = [params[part[1:-1]] if part.startswith("{") else part for part in self._rest]
-        path = collection_path(params["collection_name"], *segments)
+        path = self.plain(params)
         query = request.target.partition("?")[2]
         target = f"{path}?{query}" if query else path
         if len(self._known) >= MAX_REMEMBERED_PATHS:
@@ -201,7 +205,7 @@ class QdrantWrite:
     def __init__(self, writer: Writer, op: Operation) -> None:
         self._writer = writer
         self._op = op
-        self._rest = op.template.split("/")[3:]
+        self._paths = RegionPaths(op)
 
     async def handle(self, request: Request, params: Params) -> Reply:
         started = time.perf_counter()
@@ -209,10 +213,9 @@ class QdrantWrite:
             return error(501, f"Not implemented by the gateway: {self._op.id} (journaling it is not supported yet)",
                          started)
         collection = params["collection_name"]
-        segments = [params[part[1:-1]] if part.startswith("{") else part for part in self._rest]
-        path = collection_path(collection, *segments)
         try:
-            answer = await self._writer.write(self._op, collection, path, request.target.partition("?")[2],
+            answer = await self._writer.write(self._op, collection, self._paths.plain(params),
+                                              request.target.partition("?")[2],
                                               request.body)
         except (NoSourceAvailable, QdrantError) as exc:
             return failed(exc, started)

@@ -16,6 +16,7 @@ from rgw.http.client import (
     Pool,
     ProtocolViolation,
     Response,
+    header_line,
 )
 from rgw.regions.attempts import Outcome
 from rgw.settings.config import Region
@@ -82,10 +83,10 @@ class RegionClient:
         assert parts.hostname is not None and parts.port is not None  # checked when the config loaded
         self._pool = Pool(parts.hostname, parts.port, tls=tls_context(region), max_connections=max_connections,
                           max_response_bytes=max_response_bytes)
-        headers = "Content-Type: application/json\r\n"
+        headers = header_line("Content-Type", "application/json")
         if region.api_key:
-            headers += f"api-key: {region.api_key}\r\n"
-        self._headers = headers.encode()
+            headers += header_line("api-key", region.api_key)
+        self._headers = headers
 
     async def send(self, method: str, path_qs: str, body: bytes | None, timeout: float) -> Response:
         try:
