@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -138,9 +137,7 @@ def test_a_failed_read_is_excused_only_when_no_source_could_answer(tmp_path: Pat
 
 @pytest.mark.parametrize("name", CI_SCENARIOS)
 def test_short_scenario_keeps_every_promise(name: str, tmp_path: Path) -> None:
-    started = time.monotonic()
     run = chaos("run", name, "--short", "--json", "--report", str(tmp_path / "report"))
-    seconds = time.monotonic() - started
     assert run.returncode == 0, f"{name} violated an expectation:\n{run.stdout[-6000:]}\n{run.stderr[-3000:]}"
     card = json.loads(run.stdout)
     assert card["passed"] and card["short"]
@@ -153,7 +150,6 @@ def test_short_scenario_keeps_every_promise(name: str, tmp_path: Path) -> None:
     assert all(check["passed"] for check in card["checks"])
     for artefact in ("scorecard.json", "scorecard.md", "timeline.png"):
         assert (tmp_path / "report" / artefact).stat().st_size > 0
-    assert seconds < 60, f"{name} took {seconds:.0f}s in its short form"
 
 
 def test_a_violated_expectation_fails_the_run(tmp_path: Path) -> None:
