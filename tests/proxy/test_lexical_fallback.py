@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -130,3 +131,25 @@ async def test_reindex_lexical_from_a_region(topology: Topology) -> None:
     assert orjson.loads(result.stdout)["indexed"] == len(docs) - 1 + len(unseen)
     assert await lexical_ids(topology.gateway_url, unseen_text) == set(unseen)
     assert dropped not in await lexical_ids(topology.gateway_url, dropped_text, limit=300)
+
+
+async def test_percent_encoded_non_ascii_query_text_is_decoded(topology: Topology) -> None:
+    client = connect(topology.gateway_url)
+    client.create_collection("notes", vectors_config=models.VectorParams(size=sample.DIMENSIONS,
+                                                                         distance=models.Distance.COSINE))
+    texts = {1: "Grüße aus München", 2: "Smørrebrød in København", 3: "plain ascii words"}
+    client.upsert("notes", wait=True, points=[models.PointStruct(id=i, vector=sample.embed(t), payload={"text": t})
+                                              for i, t in texts.items()])
+    client.close()
+    await wait_lexical(topology.gateway_url)
+    for store in topology.stores.values():
+        store.kill()
+    async with aiohttp.ClientSession() as session:
+        for text, expected in (("münchen", 1), ("smørrebrød", 2), ("grüße", 1)):
+            # Header values are ASCII: non-ASCII query text travels percent-encoded (UTF-8).
+            async with session.post(f"{topology.gateway_url}/collections/notes/points/query",
+                                    json={"query": sample.embed(text), "limit": 3},
+                                    headers={"X-Gateway-Query-Text": quote(text)}) as resp:
+                body = await resp.json()
+                assert resp.status == 200 and resp.headers["X-Gateway-Mode"] == "lexical", body
+                assert [p["id"] for p in body["result"]["points"]] == [expected], (text, body)

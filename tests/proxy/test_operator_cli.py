@@ -115,3 +115,30 @@ async def test_a_restore_mark_set_by_the_cli_serves_partial_answers(gateway: Top
     assert reply.status_code == 200, reply.text
     assert (reply.headers["X-Gateway-Source"], reply.headers["X-Gateway-Mode"]) == ("partial:primary", "partial")
     assert float(reply.headers["X-Gateway-Coverage"]) == pytest.approx(POINTS / (POINTS * 5 // 4))
+
+
+def test_without_a_token_the_admin_api_is_off(tmp_path: Path) -> None:
+    topology = local_topology(tmp_path / "topology")
+    topology.gateway.env["RGW_ADMIN_TOKEN"] = ""  # nor in the config: the admin API must refuse everything
+    with topology:
+        seed_collection(topology.gateway_url, PLAIN, points=POINTS)
+        admin = f"{topology.gateway_url}/gateway/admin"
+        for method, path, body in (("POST", f"/collections/{PLAIN}/mode", {"source": "lexical"}),
+                                   ("POST", "/regions/primary/drain", {}),
+                                   ("POST", "/regions/primary/replication/pause", {}),
+                                   ("PUT", f"/policies/{PLAIN}", {"tier": "critical"}),
+                                   ("POST", "/journal/trim", {"below": 10}),
+                                   ("POST", "/backups", {"collection": PLAIN})):
+            for headers in ({}, {"Authorization": f"Bearer {TOKEN}"}, {"Authorization": "Bearer wrong"}):
+                reply = httpx.request(method, admin + path, json=body, headers=headers, timeout=10)
+                assert reply.status_code == 403, (path, reply.text)
+                assert "admin API is disabled" in reply.json()["status"]["error"]
+        refused = subprocess.run([sys.executable, "-m", "rgw.cli", "mode", PLAIN, "lexical", "--gateway",
+                                  topology.gateway_url], capture_output=True, text=True, timeout=60,
+                                 env={**os.environ, "RGW_ADMIN_TOKEN": TOKEN})
+        assert refused.returncode == 1 and "admin API is disabled" in refused.stderr
+        status = httpx.get(f"{topology.gateway_url}/gateway/status", timeout=10).json()
+        assert status["operator"] == {"forced": {}, "drained": {}, "restoring": {}, "policies": {}}
+        assert status["journal"]["oldest_lsn"] == 1
+        assert not any(r["replication"]["paused"] for r in status["regions"])
+        assert answered_by(topology, PLAIN) == ("primary", "normal")
