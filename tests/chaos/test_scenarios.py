@@ -1,5 +1,6 @@
-"""Chaos scenarios: validation at load, the excuse model, and the CI game day (three short scenarios as
-real subprocesses, each starting its own stores and gateway and killing them on purpose)."""
+"""Chaos scenarios: validation at load, the excuse model, and the CI game day (the shipped scenarios in
+short form as real subprocesses, each starting its own stores and gateway and killing them on purpose;
+restore-serving and primary-emptied run in test_data_faults.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from rgw.chaos.world import DOWN, World
 
 SHIPPED = {"primary-kill", "secondary-kill", "both-down", "primary-hung", "primary-slow", "primary-flapping",
            "gateway-restart", "restore-serving", "primary-partition", "primary-emptied"}
-CI_SCENARIOS = ("primary-kill", "both-down", "gateway-restart")
+CI_SCENARIOS = ("primary-kill", "secondary-kill", "both-down", "primary-hung", "primary-slow", "primary-flapping",
+                "gateway-restart", "primary-partition")
+RUN_IN_DATA_FAULTS = ("restore-serving", "primary-emptied")  # test_data_faults.py checks more of these
 RUN_TIMEOUT_S = 150
 
 
@@ -42,6 +45,7 @@ def test_every_shipped_scenario_loads_and_is_listed() -> None:
     lines = listing.stdout.strip().splitlines()
     assert len(lines) == len(scenario_names())
     assert all(line.split()[0] in scenario_names() for line in lines)
+    assert {*CI_SCENARIOS, *RUN_IN_DATA_FAULTS} == SHIPPED  # make test runs every shipped scenario short
 
 
 VALID = """
