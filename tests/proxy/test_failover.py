@@ -127,3 +127,36 @@ def test_writes_and_reads_work_with_qdrant_client_during_failover(topology: Topo
     client.upsert(COLLECTION, wait=True, points=[models.PointStruct(id=5000, vector=[0.5] * DIM, payload={"n": 1})])
     assert client.retrieve(COLLECTION, ids=[5000])[0].payload == {"n": 1}
     assert client.count(COLLECTION).count == 201
+
+
+async def test_a_copy_emptied_behind_the_gateways_back_stops_giving_full_answers(tmp_path: Path) -> None:
+    # The full per-collection inspection is off for the test: only the per-interval count can notice.
+    topology = local_topology(tmp_path / "topology", extra_config="""
+[health]
+collections_interval_s = 3600.0
+""")
+    with topology:
+        vectors = seed_collection(topology.gateway_url, COLLECTION, points=300)
+        async with aiohttp.ClientSession() as session:
+            url = f"{topology.gateway_url}/collections/{COLLECTION}/points/query"
+            async with session.post(url, json={"query": vectors[0], "limit": 5}) as resp:
+                assert resp.headers["X-Gateway-Source"] == "primary"  # read: the collection is now counted
+            emptied = connect(topology.store_url("primary"))
+            emptied.delete(COLLECTION, points_selector=models.FilterSelector(filter=models.Filter()), wait=True)
+            emptied.close()
+
+            deadline = time.monotonic() + 15
+            while True:
+                async with session.get(f"{topology.gateway_url}/gateway/status") as resp:
+                    primary = next(r for r in orjson.loads(await resp.read())["regions"] if r["name"] == "primary")
+                short_of = primary["collections"][COLLECTION]["short_of"]
+                if short_of is not None:
+                    break
+                assert time.monotonic() < deadline, f"the emptied copy was never seen short: {primary}"
+                await asyncio.sleep(0.05)
+            assert short_of == {"points": 300, "region": "secondary"}
+            assert primary["collections"][COLLECTION]["points_count"] == 0
+            async with session.post(url, json={"query": vectors[0], "limit": 5}) as resp:
+                body = await resp.json()
+                assert (resp.headers["X-Gateway-Source"], resp.headers["X-Gateway-Mode"]) == ("secondary", "failover")
+                assert len(body["result"]["points"]) == 5 and body["result"]["points"][0]["id"] == 0
