@@ -247,6 +247,7 @@ class ChainRouter:
         if request.vectorless:
             raise NoSourceAvailable([skipped("partial", "no vector in the search: regions need one")])
         collection = request.collection or ""
+        self._book.watch(collection)  # so the checker counts the restoring copy even if no region read it yet
         policy = self._operator.policy(collection)
         attempts: list[Attempt] = []
         candidates: list[tuple[float, str]] = []

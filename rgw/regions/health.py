@@ -3,6 +3,8 @@
 Modelled on Envoy: an active checker with healthy/unhealthy thresholds, passive outlier
 detection on consecutive errors with an ejection time that grows with each ejection, and a
 successful active check that un-ejects (half-open: the next failure ejects again at once).
+Every check interval the checker also counts the points of the collections traffic reads on each
+region, so a copy that silently lost its data stops answering within about one interval.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ log = logging.getLogger("rgw.health")
 
 # Collections a region has that we look at closely; bounded so 10k collections stay cheap.
 MAX_WATCHED_COLLECTIONS = 256
+# Copies counted per region per check interval: every copy each interval while few collections are
+# read, in turn beyond that, so the cost stays bounded (8 cheap counts per region per 0.25 s at most).
+COUNTS_PER_ROUND = 8
+# Qdrant's approximate count: from segment sizes, without reading points.
+_APPROXIMATE_COUNT = orjson.dumps({"exact": False})
 
 
 class LatencyWindow:
@@ -247,6 +254,15 @@ class HealthBook:
             seen_at=self.clock(), short_of=previous.short_of if previous is not None else None)
         self._compare_counts(collection)  # logs only when a copy turns short or whole again
 
+    def record_points(self, name: str, collection: str, points: int) -> None:
+        """A fresh count of the region's copy (between two full inspections): compared at once."""
+        state = self.regions[name].collections.get(collection)
+        if state is None or not state.present:
+            state = self.regions[name].collections[collection] = CollectionState(present=True)
+        state.points_count = points
+        state.seen_at = self.clock()
+        self._compare_counts(collection)
+
     def _compare_counts(self, collection: str) -> None:
         """Mark each region's copy that holds far fewer points than another region's (SHORT_SHARE)."""
         counts = {name: state.points_count for name, h in self.regions.items()
@@ -273,12 +289,14 @@ class HealthChecker:
         self._book = book
         self._config = config
         self._tasks: list[asyncio.Task[None]] = []
+        self._next_counted: dict[str, int] = {}  # per region: where the next round of counts starts
 
     def start(self) -> None:
         for client in self._clients:
             self._tasks.append(asyncio.create_task(self._probe_loop(client), name=f"probe:{client.name}"))
             self._tasks.append(asyncio.create_task(self._collections_loop(client),
                                                    name=f"collections:{client.name}"))
+            self._tasks.append(asyncio.create_task(self._counts_loop(client), name=f"counts:{client.name}"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -327,3 +345,29 @@ class HealthChecker:
         while True:
             await self.refresh_collections(client)
             await asyncio.sleep(self._config.collections_interval_s)
+
+    async def count_points(self, client: RegionClient) -> None:
+        """Count up to COUNTS_PER_ROUND of the watched collections' copies on this region."""
+        if not self._book.regions[client.name].usable(self._book.clock()):
+            return
+        watched = self._book.watched
+        if len(watched) > COUNTS_PER_ROUND:
+            start = self._next_counted.get(client.name, 0) % len(watched)
+            self._next_counted[client.name] = start + COUNTS_PER_ROUND
+            watched = (watched[start:] + watched[:start])[:COUNTS_PER_ROUND]
+        await asyncio.gather(*(self._count(client, collection) for collection in watched))
+
+    async def _count(self, client: RegionClient, collection: str) -> None:
+        try:
+            reply = await client.send("POST", collection_path(collection, "points", "count"),
+                                      _APPROXIMATE_COUNT, self._config.timeout_s)
+            if reply.status == 200:  # a missing collection is the listing's (and the reads') business
+                self._book.record_points(client.name, collection, int(orjson.loads(reply.body)["result"]["count"]))
+        except (UpstreamError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.debug("region %s: counting %s failed: %s", client.name, collection, exc)
+
+    async def _counts_loop(self, client: RegionClient) -> None:
+        while True:
+            started = time.monotonic()
+            await self.count_points(client)
+            await asyncio.sleep(max(0.0, self._config.interval_s - (time.monotonic() - started)))

@@ -105,3 +105,22 @@ def test_scheduled_backups_follow_policy_and_retention(topo: Topology) -> None:
     assert len(bundles) == 2  # backup_keep
     assert all(b["points_count"] == 100 for b in bundles)
     assert region_count(topo, "primary") == 100
+
+
+def test_drill_keep_leaves_the_checked_copy_in_place(topo: Topology) -> None:
+    create(topo)
+    write(topo, range(0, 800))
+    wait_converged(topo)
+    rgw_json(topo, "backup", "create", "--collection", COLLECTION)
+    write(topo, range(800, 900))
+    wait_converged(topo)
+
+    result = rgw_json(topo, "drill", "--collection", COLLECTION, "--keep")["result"]
+    assert result["ok"] and result["kept"], result
+    copy = result["copy"]
+    assert copy.startswith(f"{COLLECTION}-drill-")
+    listed = httpx.get(f"{topo.store_url('primary')}/collections").json()["result"]["collections"]
+    assert sorted(c["name"] for c in listed) == sorted([COLLECTION, copy])
+    # What was checked is still there to look at: the bundle plus the replayed journal, equal to the live one.
+    assert region_points(topo.store_url("primary"), copy) == region_points(topo.store_url("primary"), COLLECTION)
+    assert "Isolated copy kept" in Path(result["report"]["markdown"]).read_text()

@@ -143,3 +143,26 @@ def test_interrupted_restore_rolls_back(topo: Topology) -> None:
     client = connect(topo.gateway_url)
     assert client.count(COLLECTION, exact=True).count == 800
     client.close()
+
+
+def test_restore_as_another_name_makes_an_isolated_copy_and_leaves_the_live_one_alone(topo: Topology) -> None:
+    create(topo)
+    write(topo, range(0, 1000))
+    wait_converged(topo)
+    rgw_json(topo, "backup", "create", "--collection", COLLECTION)
+    write(topo, range(1000, 1200))  # after the bundle: replayed from the journal into the copy
+    wait_converged(topo)
+    copy = f"{COLLECTION}_copy"
+
+    restored = rgw_json(topo, "restore", "--collection", COLLECTION, "--to", "primary", "--as", copy)
+    assert restored["state"] == "done", restored
+    assert region_points(topo.store_url("primary"), copy) == region_points(topo.store_url("primary"), COLLECTION)
+    assert region_count(topo, "primary", copy) == 1200
+    assert region_count(topo, "secondary", copy) is None  # only on the region it was restored to
+    # The live collection was never held or marked: it keeps answering from the primary.
+    after = status(topo)
+    assert after["operator"]["restoring"] == {}
+    assert next(r for r in after["regions"] if r["name"] == "primary")["replication"]["held"] == {}
+    client = connect(topo.gateway_url)
+    assert client.count(COLLECTION, exact=True).count == 1200
+    client.close()

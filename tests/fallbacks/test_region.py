@@ -125,13 +125,19 @@ async def test_rebuild_from_a_region_scrolls_every_point(docs: Collection, fed: 
     reference.call("PUT", f"/collections/{fresh.name}/points?wait=true", points(payloads))
     client = RegionClient(Region("primary", reference.url))
     progress: list[RebuildProgress] = []
+    page = 700  # not a divisor of the point count: the last page is a partial one
     try:
-        indexed = await reindex_from_region(fed, client, fresh.name, fresh.journal.head, progress.append)
-        assert indexed == 2500
-        assert [p.indexed for p in progress] == [1000, 2000, 2500, 2500]
-        assert progress[-1].done and progress[-1].expected == 2500 and progress[-1].region == "primary"
-        assert fresh.index.count(fresh.name) == 2500
-        assert len(fresh.ids("parcel", 2500, {"must": [{"key": "odd", "match": {"value": False}}]})) == 1250
+        indexed = await reindex_from_region(fed, client, fresh.name, fresh.journal.head, progress.append, page=page)
+        assert indexed == len(payloads)
+        # One report per page read (running total), then the final one.
+        per_page = [min(end, len(payloads)) for end in range(page, len(payloads) + page, page)]
+        assert [p.indexed for p in progress] == [*per_page, len(payloads)]
+        assert not any(p.done for p in progress[:-1])
+        assert progress[-1].done and progress[-1].expected == len(payloads) and progress[-1].region == "primary"
+        assert fresh.index.count(fresh.name) == len(payloads)
+        even_parcels = {i for i, p in payloads.items() if "parcel" in str(p["text"]) and not p["odd"]}
+        assert set(fresh.ids("parcel", len(payloads), {"must": [{"key": "odd", "match": {"value": False}}]})) == \
+            even_parcels
 
         later = await fresh.upsert({5000: {"text": "refund after rebuild"}})
         assert await fed.wait_applied(later.lsn, 5.0)
@@ -139,6 +145,6 @@ async def test_rebuild_from_a_region_scrolls_every_point(docs: Collection, fed: 
 
         with pytest.raises(RebuildFailed, match="HTTP 404"):
             await reindex_from_region(fed, client, "no_such_collection", fresh.journal.head)
-        assert fresh.index.count(fresh.name) == 2501
+        assert fresh.index.count(fresh.name) == len(payloads) + 1
     finally:
         client.close()

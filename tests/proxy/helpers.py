@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
+import orjson
 from qdrant_client import QdrantClient, models
+
+from rgw.chaos.faultproxy import FaultProxy
+from rgw.procs import free_port, store_process
+from rgw.topology import Topology, local_topology
 
 DIM = 8
 
@@ -97,3 +105,30 @@ def answered_by(region: str, since: float, count: int):
         return sum(1 for o in outcomes if o.at >= since and o.status == 200 and o.source == region) >= count
 
     return holds
+
+
+@contextlib.asynccontextmanager
+async def behind_fault_proxy(base: Path, region: str = "primary",
+                             extra_config: str = "") -> AsyncIterator[tuple[Topology, FaultProxy]]:
+    """Two regions and the gateway, started; the gateway reaches `region` through a fault proxy running in
+    this test's event loop (so the test switches faults directly). Everything is stopped on exit."""
+    listen = free_port()
+    topology = local_topology(base, store_ports={region: listen}, extra_config=extra_config)
+    real = free_port()
+    topology.stores[region] = store_process(region, real, topology.base / "regions" / region, topology.base / "logs")
+    proxy = FaultProxy(region, f"127.0.0.1:{listen}", f"127.0.0.1:{real}")
+    await proxy.start()
+    try:
+        await asyncio.to_thread(topology.start)  # the proxy keeps forwarding meanwhile
+        try:
+            yield topology, proxy
+        finally:
+            await asyncio.to_thread(topology.stop)
+    finally:
+        await proxy.stop()
+
+
+async def region_status(url: str, region: str) -> dict:
+    """The gateway's view of one region (`GET /gateway/status`)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/gateway/status") as resp:
+        return next(r for r in orjson.loads(await resp.read())["regions"] if r["name"] == region)

@@ -64,9 +64,23 @@ def test_reads_equal_asking_the_store_directly(seeded) -> None:
     page_direct, next_direct = primary.scroll(COLLECTION, limit=50, offset=10, scroll_filter=only_even)
     assert page_gw == page_direct and next_gw == next_direct
     assert gateway.count(COLLECTION, count_filter=only_even).count == len(vectors) // 2
-    legacy = gateway.search(COLLECTION, query_vector=vectors[0], limit=3) if hasattr(gateway, "search") else None
-    if legacy is not None:
-        assert legacy[0].id == 0
+
+
+async def test_legacy_search_route_equals_the_store(seeded) -> None:
+    """`POST /points/search` (qdrant-client 1.20 no longer has `search`): sent as raw HTTP, so it is tested."""
+    topo, vectors = seeded
+    body = {"vector": vectors[0], "limit": 3, "with_payload": True}
+    async with aiohttp.ClientSession() as session:
+        answers = []
+        for url in (topo.gateway_url, topo.store_url("primary")):
+            async with session.post(f"{url}/collections/{COLLECTION}/points/search", json=body) as resp:
+                assert resp.status == 200, await resp.text()
+                if url == topo.gateway_url:
+                    assert resp.headers["X-Gateway-Source"] == "primary"
+                answers.append([(p["id"], round(p["score"], 5), p["payload"]) for p in (await resp.json())["result"]])
+    via_gateway, direct = answers
+    assert via_gateway == direct
+    assert via_gateway[0][0] == 0 and len(via_gateway) == 3  # a point is its own nearest neighbour
 
 
 async def test_every_answer_says_who_answered(seeded) -> None:

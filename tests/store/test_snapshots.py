@@ -173,28 +173,37 @@ def test_recover_replaces_an_existing_collection_while_it_is_read(store: Running
 
     failures: list[str] = []
     counts: set[int] = set()
-    stop = threading.Event()
+    reads = 0
+    reading, stop = threading.Event(), threading.Event()
 
     def reader() -> None:
+        nonlocal reads
         own = store.client()
         while not stop.is_set():
             try:
                 counts.add(own.count(name, exact=True).count)
                 own.query_points(name, query=[1.0] * 8, using="text", limit=3)
+                reads += 1
+                reading.set()
             except Exception as exc:
                 failures.append(repr(exc))
         own.close()
 
     thread = threading.Thread(target=reader)
     thread.start()
+    reads_while_recovering = 0
     try:
+        assert reading.wait(timeout=30), f"the reader never read: {failures[:3]}"
         for _ in range(3):
+            before = reads
             assert client.recover_snapshot(name, location=location, wait=True)
+            reads_while_recovering += reads - before
     finally:
         stop.set()
         thread.join(timeout=30)
     assert failures == []
-    assert counts <= {200, 300}  # the old collection or the new one, nothing else
+    assert reads_while_recovering > 0, "no read overlapped a recovery: the test proved nothing"
+    assert 300 in counts and counts <= {200, 300}  # the old collection or the new one, nothing else
     assert _contents(client, name) == original
 
 

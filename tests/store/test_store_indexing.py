@@ -3,9 +3,7 @@ the swapped-in generation holds every point, including those written while it wa
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 from qdrant_client import QdrantClient
@@ -16,19 +14,11 @@ from rgw.procs import wait_until
 if TYPE_CHECKING:
     from tests.store.conftest import StartStore
 
-T = TypeVar("T")
 THRESHOLD, DIM, BATCH = 12_000, 128, 1_000
-MAX_LATENCY = 1.0  # a bound on every request during the build, not a benchmark
 
 
 def status_of(client: QdrantClient, name: str) -> m.CollectionStatus:
     return client.get_collection(name).status
-
-
-def timed(call: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float]:
-    started = time.perf_counter()
-    result = call(*args, **kwargs)
-    return result, time.perf_counter() - started
 
 
 def test_queries_and_writes_are_served_while_an_index_builds(start_store: StartStore) -> None:
@@ -41,20 +31,18 @@ def test_queries_and_writes_are_served_while_an_index_builds(start_store: StartS
                                      vectors=vectors[start:start + BATCH].tolist()))
     wait_until(lambda: status_of(client, "big") == m.CollectionStatus.YELLOW, timeout=10, what="build to start")
 
-    written, latencies = [], []
+    written = []
     next_id = THRESHOLD
     while status_of(client, "big") == m.CollectionStatus.YELLOW:
-        result, took = timed(client.query_points, "big", query=vectors[next_id].tolist(), limit=5)
-        assert result.points
-        latencies.append(took)
-        _, took = timed(client.upsert, "big", [m.PointStruct(id=next_id, vector=vectors[next_id].tolist())])
-        latencies.append(took)
+        assert client.query_points("big", query=vectors[next_id].tolist(), limit=5).points
+        client.upsert("big", [m.PointStruct(id=next_id, vector=vectors[next_id].tolist())])
         written.append(next_id)
         next_id += 1
         assert next_id < len(vectors), "index build did not finish"
 
+    # Several query-and-write rounds completed while the build ran: a store that made requests wait for
+    # the build would see it over after the first. How long they take during builds: `make bench-write`.
     assert len(written) >= 5, "the build finished before it could be observed"
-    assert max(latencies) < MAX_LATENCY, f"slowest request during the build: {max(latencies):.2f}s"
 
     info = client.get_collection("big")
     assert info.status == m.CollectionStatus.GREEN
