@@ -118,6 +118,26 @@ class AdminApi:
         log.warning("admin: replication to %s %sd by %s", region, action, request.peer)
         return ok({"region": region, "paused": applier.paused, "applied_lsn": applier.applied}, started)
 
+    async def resolve_dead_letters(self, request: Request, params: Params) -> Reply:
+        """Forget a region's dead letters for a collection up to an LSN: `rgw verify --repair` calls this once a
+        clean re-check has shown the region holds the journal's version of every point."""
+        started = time.perf_counter()
+        region = params["region"]
+        if region not in self._gateway.replication.appliers:
+            return error(404, f"Not found: no region named {region!r}", started)
+        try:
+            body = body_of(request)
+            collection, upto = body.req("collection", string), body.req("upto", unsigned)
+        except QdrantError as exc:
+            return error(exc.status, exc.message, started)
+        replication = self._gateway.replication
+        resolved = await replication.resolve_dead_letters(region, collection, upto)
+        state = replication.appliers[region].state
+        log.warning("admin: %d dead letter(s) of %s on %s up to lsn %d resolved by %s", resolved, collection, region,
+                    upto, request.peer)
+        return ok({"region": region, "collection": collection, "resolved": resolved, "diverged": state.diverged},
+                  started)
+
     async def trim(self, request: Request, params: Params) -> Reply:
         started = time.perf_counter()
         try:

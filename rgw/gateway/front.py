@@ -53,19 +53,22 @@ class Front:
     def __init__(self, router: Router[Endpoint], admin_token: str | None) -> None:
         self._router = router
         self._admin_token = admin_token
-        self._resolved: dict[tuple[str, str], Resolved] = {}
+        self._resolved: dict[str, dict[str, Resolved]] = {}  # method -> path -> route
 
     def resolve(self, method: str, path: str) -> Resolved:
         """The route for `method path`, remembered (clients ask the same few paths over and over)."""
-        key = (method, path)
-        known = self._resolved.get(key)
+        by_path = self._resolved.get(method)
+        if by_path is None:
+            by_path = self._resolved[method] = {}
+        known = by_path.get(path)
         if known is not None:
             return known
         resolved = self._resolve(method, path)
         if len(path) <= MAX_REMEMBERED_PATH:
-            if len(self._resolved) >= MAX_REMEMBERED_MATCHES:
+            if sum(len(paths) for paths in self._resolved.values()) >= MAX_REMEMBERED_MATCHES:
                 self._resolved.clear()
-            self._resolved[key] = resolved
+                by_path = self._resolved[method] = {}
+            by_path[path] = resolved
         return resolved
 
     def _resolve(self, method: str, path: str) -> Resolved:

@@ -65,6 +65,8 @@ def route_table(gateway: Gateway) -> Router[Endpoint]:
         operator("DELETE", "/gateway/admin/policies/{collection_name}", "admin_reset_policy", admin.reset_policy),
         operator("POST", "/gateway/admin/regions/{region}/replication/{action}", "admin_replication",
                  admin.replication),
+        operator("POST", "/gateway/admin/regions/{region}/dead-letters/resolve", "admin_resolve_dead_letters",
+                 admin.resolve_dead_letters),
         operator("POST", "/gateway/admin/journal/trim", "admin_journal_trim", admin.trim),
         operator("POST", "/gateway/admin/lexical/{collection_name}/reindex", "admin_lexical_reindex", admin.reindex),
         operator("POST", "/gateway/admin/backups", "admin_backup", backups.create),

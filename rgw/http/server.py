@@ -42,6 +42,9 @@ BACKLOG_BYTES = 1 << 20  # unparsed bytes held while requests wait, before readi
 # while (nginx's lingering close), then closed.
 LINGER_S = 2.0
 REASONS: Final = {s.value: s.phrase for s in HTTPStatus}
+_METHODS: Final = {m.encode(): m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
+_NAMES: Final[dict[bytes, str]] = {}  # header names as sent -> lower-case text
+MAX_REMEMBERED_NAMES = 512
 # Control characters have no place in a header value: a region's error text (an HTML page from a
 # load balancer, say) may hold CR/LF, and must neither break the answer nor inject a header.
 _CONTROLS: Final = {c: " " for c in [*range(0, 9), *range(10, 32), 127]}
@@ -61,7 +64,8 @@ class Request:
     def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes | None = None,
                  keep_alive: bool = True, peer: str = "") -> None:
         self.method, self.target, self.headers, self.body = method, target, headers, body
-        self.path = target.partition("?")[0]
+        query = target.find("?")
+        self.path = target if query < 0 else target[:query]
         self.keep_alive, self.peer, self.route = keep_alive, peer, None
 
 
@@ -220,6 +224,8 @@ class Connection(asyncio.Protocol):
         self._in_head = True  # between a request's first byte and its headers' end (or waiting for one)
         self._started_head = False  # a new head has started arriving (its deadline is set)
         self._version_checked = False  # the connection's HTTP version was read once (see on_headers_complete)
+        self._keep_alive = True  # of the request being answered
+        self._sender: Callable[[Reply], None] = self._send  # made once: a bound method is an allocation
         # What was parsed and waits, and what could not be parsed yet.
         self._queue: deque[Request] = deque()
         self._unfed = b""  # bytes held back while enough requests wait
@@ -282,12 +288,17 @@ class Connection(asyncio.Protocol):
         if self._header_count > self._limits.max_headers:
             raise Refused(431, f"Request header fields too large: more than {self._limits.max_headers} fields")
         self._count_head(len(name) + len(value) + 4)
-        key = name.decode("latin-1").lower()
+        key = _NAMES.get(name)  # clients send the same few names: decoded and lower-cased once
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_NAMES) < MAX_REMEMBERED_NAMES:
+                _NAMES[name] = key
         if key in self._headers:
             if key == "host":  # RFC 9112 3.2: more than one Host is a 400
                 raise Refused(400, "Bad request: more than one Host header")
             return
-        self._headers[key] = value.decode("latin-1").strip(" \t")
+        text = value.decode("latin-1")  # llhttp drops the whitespace before a value, not after it
+        self._headers[key] = text.rstrip(" \t") if text and text[-1] in " \t" else text
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -331,7 +342,8 @@ class Connection(asyncio.Protocol):
             encoding = self._headers.get("content-encoding")
             if encoding is not None:
                 body = _decoded(body, encoding.strip().lower(), self._limits.max_request_bytes)
-        method = cast(bytes, self._parser.get_method()).decode("latin-1")
+        raw_method = cast(bytes, self._parser.get_method())
+        method = _METHODS.get(raw_method) or raw_method.decode("latin-1")
         self._queue.append(Request(method, _origin_form(url), self._headers, body, self._parser.should_keep_alive(),
                                    self._peer))
         # Ready for the next message here rather than in on_message_begin: one callback less per request.
@@ -439,8 +451,9 @@ class Connection(asyncio.Protocol):
     def _start(self, request: Request) -> None:
         self.busy = True
         self.deadline = None
+        self._keep_alive = request.keep_alive  # one request is answered at a time: its answer reads this
         app = self._server.app
-        send = functools.partial(self._send, request.keep_alive)
+        send = self._sender
         try:
             if app.handle_now(request, send):
                 return
@@ -460,9 +473,9 @@ class Connection(asyncio.Protocol):
             reply = app.refused(500, "Service internal error: the gateway failed on this request (logged)")
         send(reply)
 
-    def _send(self, keep_alive: bool, reply: Reply) -> None:
+    def _send(self, reply: Reply) -> None:
         self.busy = False
-        close = not keep_alive or self._server.closing
+        close = not self._keep_alive or self._server.closing
         self._write(reply, close)
         if not close:
             self._settle_deadline()

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from rgw.auth.admin import TOKEN_ENV, admin_token
 from rgw.journal.log import SqliteJournal, journal_path
 from rgw.journal.scan import ScanFailed, count_points, list_collections, ordered_ids, rest_call, scan
 from rgw.journal.truth import InFlight, Lineage, PointId, ScratchStore, entries, lineages, touched_ids
@@ -37,6 +38,7 @@ from rgw.journal.verify_report import (
     RepairReport,
     render,
 )
+from rgw.ops.client import AdminError, admin_request
 from rgw.qdrant.envelope import error_message
 from rgw.qdrant.names import collection_path
 from rgw.regions.client import RegionClient, UpstreamError
@@ -176,7 +178,8 @@ class Verifier:
         self.wait_s = wait_s
         self.regions = {r.name: RegionClient(r, max_connections=4) for r in config.regions}
         host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        self.gateway = RegionClient(Region(name="gateway", url=f"http://{host}:{config.port}"), max_connections=4)
+        self.gateway_url = f"http://{host}:{config.port}"
+        self.gateway = RegionClient(Region(name="gateway", url=self.gateway_url), max_connections=4)
         self.journal_path = journal_path(config.data_dir)
 
     def close(self) -> None:
@@ -356,6 +359,28 @@ class Verifier:
         await self._raced(out, since, set(upsert) | set(delete))
         return out
 
+    async def resolve_dead_letters(self, final: Pass) -> list[str]:
+        """Every region now holds the journal's version of each collection the final pass found clean: the
+        entries it once rejected no longer make it diverged. Needs the admin token; says so without it."""
+        token = admin_token(self.config.admin_token)
+        clean = [c.collection for c in final.collections if not c.drift]
+        if token is None:
+            return [f"diverged marks left as they are: set {TOKEN_ENV} to clear them"] if clean else []
+        notes = []
+        for collection in clean:
+            for region in self.regions:
+                try:
+                    path = f"/gateway/admin/regions/{region}/dead-letters/resolve"
+                    result = await asyncio.to_thread(admin_request, self.gateway_url, "POST", path,
+                                                     {"collection": collection, "upto": final.head_lsn}, 30, token)
+                except AdminError as exc:
+                    notes.append(f"{region}: dead letters of {collection} not resolved: {exc}")
+                    continue
+                if result["resolved"]:
+                    notes.append(f"{region}: {result['resolved']} dead letter(s) of {collection} resolved"
+                                 + ("" if result["diverged"] else "; no longer diverged"))
+        return notes
+
     async def _gateway_write(self, method: str, path: str, body: Any) -> int:
         status, result = await rest_call(self.gateway, method, path, body)
         if status != 200:
@@ -392,6 +417,7 @@ async def verify(config: GatewayConfig, collections: list[str] | None, repair: b
                 if before.drift:
                     progress.note("repair written; verifying again")
                     outcome.after, _, _ = await verifier.run_pass(names)
+                outcome.resolved = await verifier.resolve_dead_letters(outcome.after or before)
             return outcome
         finally:
             verifier.close()

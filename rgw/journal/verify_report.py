@@ -138,6 +138,7 @@ class Outcome:
     before: Pass
     repairs: list[RepairReport] | None = None
     after: Pass | None = None
+    resolved: list[str] | None = None  # after a repair: dead letters the clean re-check made obsolete
 
     @property
     def exit_code(self) -> int:
@@ -148,7 +149,7 @@ class Outcome:
     def as_dict(self) -> dict[str, Any]:
         return {"drift": self.exit_code != 0, "before": self.before.as_dict(),
                 "repair": None if self.repairs is None else [r.as_dict() for r in self.repairs],
-                "after": None if self.after is None else self.after.as_dict()}
+                "after": None if self.after is None else self.after.as_dict(), "resolved": self.resolved}
 
 
 # -- as text ---------------------------------------------------------------------------------------
@@ -222,4 +223,5 @@ def render(outcome: Outcome) -> str:
                              f"the repair may have overwritten them: {r.overwritten.show()}")
     if outcome.after is not None:
         lines += ["", "after repair:", *render_pass(outcome.after)]
+    lines += [f"dead letters: {note}" for note in outcome.resolved or []]
     return "\n".join(lines)
