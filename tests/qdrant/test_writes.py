@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from rgw.proxy.api import COLLECTION_WRITES
 from rgw.qdrant.collection import CollectionSpec
 from rgw.qdrant.errors import FormatError, QdrantError, Unsupported, WrongInput
 from rgw.qdrant.filters import FieldCondition
@@ -28,14 +27,13 @@ from rgw.qdrant.writes import (
     parse_write,
     validate_write,
 )
+from tests.fallbacks.helpers import journaled
 from tests.qdrant.conftest import Reference
 
 SPEC_BODY = {"vectors": {"dense": {"size": 3, "distance": "Cosine"},
                           "multi": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}},
              "sparse_vectors": {"sparse": {}}}
 SPEC = CollectionSpec.parse(SPEC_BODY)
-# op -> (method, path after /collections/{name}), from the gateway's own routing table
-SHAPES = {op: shape for shape, op in COLLECTION_WRITES.items()}
 UNNAMED = CollectionSpec.parse({"vectors": {"size": 384, "distance": "Cosine"}})
 UUID = "936da01f-9abd-4d9d-80c7-02af85c822a8"
 EXISTING = {"points": [{"id": pid, "vector": {"dense": [1, 0, 0], "multi": [[1, 2]],
@@ -73,8 +71,8 @@ def test_what_the_store_accepts_validates(reference: Reference, case: int, op: s
     collection = f"valid_{case}"
     reference.call("PUT", f"/collections/{collection}", SPEC_BODY)
     reference.call("PUT", f"/collections/{collection}/points?wait=true", EXISTING)  # the points the writes name
-    method, rest = SHAPES[op]
-    reference.call(method, f"/collections/{collection}/{rest.replace('*', 'a')}?wait=true", body)  # fails on 4xx
+    write = journaled(collection, op, body, field="a")  # the request the gateway journals for it
+    reference.call(write.method, f"{write.path}?wait=true", body)  # fails on 4xx
     validate_write(op, body, SPEC)
 
 
