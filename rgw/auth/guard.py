@@ -51,6 +51,7 @@ class Guard:
     def __init__(self, auth: AuthConfig | None, admin_token: str | None,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.auth = auth
+        self._clock = clock
         self._admin = admin_token.encode("utf-8") if admin_token else None
         self._static: list[tuple[bytes, Caller]] = []
         self._jwt_secrets: list[bytes] = []
@@ -104,7 +105,7 @@ class Guard:
         known = tokens.get(offered)
         if known is not None:
             return known
-        caller = verify(offered, self._jwt_secrets)
+        caller = verify(offered, self._jwt_secrets, self._clock())
         tokens.put(offered, caller)
         return caller
 

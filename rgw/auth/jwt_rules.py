@@ -25,7 +25,10 @@ MAX_SUBJECT = 128  # a subject goes into log lines: bounded, and printable
 # The key's length is the operator's choice, as in Qdrant (the gateway logs a warning at start for a short
 # one): not a warning per verified token.
 warnings.filterwarnings("ignore", message="The HMAC key is .* below the minimum recommended length")
-_OPTIONS = {"require": ["exp"], "verify_aud": False, "verify_iss": False, "verify_nbf": False, "verify_iat": False}
+# PyJWT checks the signature and that `exp` is there; `exp` itself is checked here against the guard's clock,
+# the same clock the verified-token cache uses.
+_OPTIONS = {"require": ["exp"], "verify_exp": False, "verify_aud": False, "verify_iss": False, "verify_nbf": False,
+            "verify_iat": False}
 
 
 def looks_like_jwt(credential: str) -> bool:
@@ -33,14 +36,13 @@ def looks_like_jwt(credential: str) -> bool:
     return credential.count(".") == 2 and not credential.startswith("{")
 
 
-def verify(token: str, secrets: list[bytes]) -> Caller:
-    """The caller a token speaks for, if one of `secrets` signed it; Unauthorized or Forbidden otherwise."""
+def verify(token: str, secrets: list[bytes], now: float) -> Caller:
+    """The caller a token speaks for, if one of `secrets` signed it and it has not expired at `now` (wall-clock
+    seconds); Unauthorized or Forbidden otherwise."""
     first: Forbidden | None = None
     for secret in secrets:
         try:
-            claims = jwt.decode(token, secret, algorithms=ALGORITHMS, leeway=LEEWAY_S, options=_OPTIONS)
-        except jwt.ExpiredSignatureError:
-            first = first or Forbidden(f"ExpiredSignature (the token's exp is past, beyond {LEEWAY_S} s of leeway)")
+            claims = jwt.decode(token, secret, algorithms=ALGORITHMS, options=_OPTIONS)
         except jwt.InvalidSignatureError:
             first = first or Forbidden("InvalidSignature (the token is not signed with this gateway's api key)")
         except jwt.MissingRequiredClaimError:
@@ -48,7 +50,12 @@ def verify(token: str, secrets: list[bytes]) -> Caller:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"{INVALID} ({_plain(str(exc))})") from None
         else:
-            return caller_from_claims(claims, _fingerprint(token))
+            caller = caller_from_claims(claims, _fingerprint(token))
+            if caller.expires_at is not None and now > caller.expires_at:
+                first = first or Forbidden(f"ExpiredSignature (the token's exp is past, beyond {LEEWAY_S} s of "
+                                           "leeway)")
+                continue
+            return caller
     if first is not None:
         raise first
     raise Unauthorized(INVALID)

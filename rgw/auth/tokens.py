@@ -20,7 +20,7 @@ class VerifiedTokens:
         if caller is None:
             return None
         expires_at = caller.expires_at
-        if expires_at is not None and expires_at <= self._clock():
+        if expires_at is not None and expires_at < self._clock():
             del self._entries[token]
             return None
         return caller
@@ -34,7 +34,7 @@ class VerifiedTokens:
 
     def _make_room(self) -> None:
         now = self._clock()
-        expired = [t for t, c in self._entries.items() if c.expires_at is not None and c.expires_at <= now]
+        expired = [t for t, c in self._entries.items() if c.expires_at is not None and c.expires_at < now]
         for token in expired:
             del self._entries[token]
         if len(self._entries) >= self._max:
