@@ -33,6 +33,10 @@ class Topology:
     host: str = "127.0.0.1"
     extra_config: str = ""
     tls: TlsFiles | None = None  # the gateway serves HTTPS with these
+    # Regions the gateway reaches over https (the port is then a TLS endpoint in front of the store), with the
+    # CA to verify it against; and TOML lines added to a region's entry (e.g. its api_key).
+    region_tls: dict[str, Path] = field(default_factory=dict)
+    region_lines: dict[str, str] = field(default_factory=dict)
     _started: list[Managed] = field(default_factory=list)
 
     @property
@@ -49,7 +53,13 @@ class Topology:
             lines += [f'tls_cert_file = "{self.tls.cert}"', f'tls_key_file = "{self.tls.key}"']
         lines.append("")
         for name in self.stores:
-            lines += ["[[regions]]", f'name = "{name}"', f'url = "{self.store_url(name)}"', ""]
+            lines += ["[[regions]]", f'name = "{name}"']
+            if name in self.region_tls:
+                lines += [f'url = "https://{self.host}:{self.store_ports[name]}"',
+                          f'ca_file = "{self.region_tls[name]}"']
+            else:
+                lines.append(f'url = "{self.store_url(name)}"')
+            lines += [self.region_lines.get(name, ""), ""]
         return "\n".join(lines) + self.extra_config
 
     def start(self, timeout: float = 60.0) -> Topology:
