@@ -206,9 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("serve", _serve, "Run the gateway.")
     p.add_argument("--config", required=True, help="gateway TOML configuration")
 
-    p = command("status", _status, "Show the gateway's regions, health and collections.")
-    p.add_argument("--gateway", default=DEFAULT_GATEWAY, help=f"gateway URL (default {DEFAULT_GATEWAY})")
-    p.add_argument("--json", action="store_true", help="print the raw status JSON")
+    p = command("status", _status, "Show the gateway's regions, health and collections (with [auth]: RGW_API_KEY, "
+                                    "or --config for the key in the gateway's config).")
+    _gateway_args(p)
 
     p = command("verify", _verify, "Anti-entropy: compare every region with the journal's truth and with each "
                                    "other; report missing, extra and differing points, optionally repair.")

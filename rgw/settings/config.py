@@ -344,7 +344,9 @@ def _secret(table: dict[str, Any], name: str) -> str | None:
     if len(given) > 1:
         raise ConfigError(f"auth.{given[0]}: give one of {', '.join(given)}, not several")
     key = given[0]
-    source = _typed(table, "auth", key, str, None)
+    if not isinstance(table[key], str):  # said without the value: it may be the secret itself
+        raise ConfigError(f"auth.{key}: expected a string")
+    source = table[key]
     if key.endswith("_env"):
         secret = os.environ.get(source)
         if not secret:
