@@ -1,5 +1,6 @@
 """Verified JWTs, remembered until they expire: the hot path pays a dictionary lookup, not an HMAC and a
-JSON parse per request. Bounded: past `max_entries`, expired entries go first, then the oldest."""
+JSON parse per request. Bounded: past `max_entries`, expired entries go first, then the oldest; a token
+longer than MAX_TOKEN_CHARS is verified every time rather than kept (memory stays entries x that)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from collections.abc import Callable
 
 from rgw.auth.caller import Caller
+
+MAX_TOKEN_CHARS = 4096
 
 
 class VerifiedTokens:
@@ -26,8 +29,8 @@ class VerifiedTokens:
         return caller
 
     def put(self, token: str, caller: Caller) -> None:
-        if caller.expires_at is None:
-            return  # nothing verified may be trusted forever
+        if caller.expires_at is None or len(token) > MAX_TOKEN_CHARS:
+            return  # nothing verified may be trusted forever; a huge token is not worth its memory
         if token not in self._entries and len(self._entries) >= self._max:
             self._make_room()
         self._entries[token] = caller

@@ -17,6 +17,7 @@ from rgw.auth.guard import Guard, offered_credential
 from rgw.auth.jwt_rules import LEEWAY_S, caller_from_claims, verify
 from rgw.auth.ratelimit import RateLimiter, TokenBucket, retry_after
 from rgw.auth.tokens import VerifiedTokens
+from rgw.gateway.serve import describe_auth, loopback
 from rgw.settings.config import AuthConfig, ConfigError, RateLimit, RateLimits, parse_config
 
 KEY = "k" * 40
@@ -136,6 +137,8 @@ def test_verified_tokens_stay_bounded() -> None:
     for i in range(1000):
         cache.put(f"x{i}", Caller("jwt:x", GlobalMode.READ, expires_at=50.0))
     assert len(cache) == 3
+    cache.put("y" * 5000, Caller("jwt:y", GlobalMode.READ, expires_at=50.0))
+    assert cache.get("y" * 5000) is None  # verified each time instead: memory stays bounded in bytes too
 
 
 # -- the token bucket ---------------------------------------------------------------------------------
@@ -255,6 +258,14 @@ def test_a_cached_token_is_refused_once_it_expires() -> None:
     clock.now = exp + LEEWAY_S + 1  # past exp and its leeway: out of the cache, and refused as Qdrant does
     with pytest.raises(Forbidden, match="ExpiredSignature"):
         g.admit({"api-key": t}, Access.READ, "a")
+
+
+def test_the_start_up_warning_and_description() -> None:
+    assert loopback("127.0.0.1") and loopback("::1") and loopback("localhost")
+    assert not loopback("0.0.0.0") and not loopback("::") and not loopback("10.1.2.3")
+    described = describe_auth(parse_config({**BASE, "auth": {"api_key": "the-secret", "jwt_rbac": True}}))
+    assert described == "on (api_key; jwt_rbac on; rate limits off)"
+    assert describe_auth(parse_config(BASE)) == "off (no [auth] section)"
 
 
 # -- configuration ------------------------------------------------------------------------------------
