@@ -9,6 +9,7 @@ answers, we answer: an expired or wrongly signed token is a 403; anything that i
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from typing import Any
 
@@ -64,7 +65,8 @@ def verify(token: str, secrets: list[bytes], now: float) -> Caller:
 def caller_from_claims(claims: dict[str, Any], fingerprint: str) -> Caller:
     """The claim rules: what a verified token's claims grant. `fingerprint` names a token without a subject."""
     exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+        # NaN would compare false with every clock and never expire; inf would never expire either.
         raise Unauthorized(f"{INVALID} (exp must be a number of seconds since the epoch)")
     if claims.get("value_exists") is not None:
         raise Unauthorized("Invalid JWT, stateful validation failed: value_exists claims are not supported by the "

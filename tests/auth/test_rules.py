@@ -3,12 +3,15 @@ clocks), the guard's decisions, and the [auth] configuration."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
 
 import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rgw.auth.access import Access, CollectionMode, GlobalMode
 from rgw.auth.caller import Caller
@@ -67,6 +70,8 @@ def test_claims_grant_global_or_per_collection_access() -> None:
     ({"exp": 1, "value_exists": {"collection": "a", "matches": []}}, "value_exists"),
     ({"exp": 1, "sub": 5}, "sub"),
     ({"exp": "soon"}, "exp"),
+    ({"exp": float("nan")}, "exp"),
+    ({"exp": float("inf")}, "exp"),
 ])
 def test_bad_claims_are_a_401_naming_the_claim(claims: dict, named: str) -> None:
     with pytest.raises(Unauthorized, match=re.escape(named)):
@@ -221,6 +226,25 @@ def test_guard_decides_401_403_and_callers() -> None:
     assert g.admit({"api-key": "metrics" * 4}, Access.STATUS, None).status_only
     with pytest.raises(Forbidden, match="metrics token"):
         g.admit({"api-key": "metrics" * 4}, Access.READ, "a")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200), st.sampled_from(list(Access)))
+def test_whatever_a_client_sends_is_admitted_or_refused_never_an_error(sent: str, access: Access) -> None:
+    g = guard()
+    for headers in ({"api-key": sent}, {"authorization": sent}, {"authorization": f"Bearer {sent}"}):
+        with contextlib.suppress(Unauthorized, Forbidden, RateLimited):
+            g.admit(headers, access, "a")
+
+
+def test_a_forged_looking_token_with_odd_claims_is_refused_cleanly() -> None:
+    g = guard()
+    for claims in ({"exp": "1e400"}, {"exp": soon(), "access": {"collection": "a"}}, {"exp": soon(), "sub": []}):
+        with pytest.raises(Unauthorized):
+            g.admit({"api-key": token(claims)}, Access.READ, "a")
+    nan = jwt.api_jws.encode(b'{"exp": NaN}', KEY, algorithm="HS256")
+    with pytest.raises(Unauthorized):
+        g.admit({"api-key": nan}, Access.READ, "a")
 
 
 def test_a_secret_with_non_ascii_characters_matches_its_utf8_bytes() -> None:
