@@ -32,11 +32,6 @@ _OPTIONS = {"require": ["exp"], "verify_exp": False, "verify_aud": False, "verif
             "verify_iat": False}
 
 
-def looks_like_jwt(credential: str) -> bool:
-    """Three base64url segments: anything else is not worth a signature check."""
-    return credential.count(".") == 2 and not credential.startswith("{")
-
-
 def verify(token: str, secrets: list[bytes], now: float) -> Caller:
     """The caller a token speaks for, if one of `secrets` signed it and it has not expired at `now` (wall-clock
     seconds); Unauthorized or Forbidden otherwise."""
