@@ -119,7 +119,7 @@ def _bench_read(args: argparse.Namespace) -> int:
     from rgw.bench.read import run_read_bench
 
     return run_read_bench(points=args.points, queries=args.queries, as_json=args.json, baseline=args.baseline,
-                          rounds=args.rounds)
+                          rounds=args.rounds, auth=args.auth)
 
 
 def _bench_write(args: argparse.Namespace) -> int:
@@ -166,10 +166,12 @@ def _gateway_args(p: argparse.ArgumentParser) -> None:
 
 
 def _resolve_gateway(args: argparse.Namespace) -> None:
-    """Operator commands take --gateway URL or --config FILE; both end as a URL (and a token)."""
+    """Operator commands take --gateway URL or --config FILE; both end as a URL (and a token, and the api key the
+    status reads need when the gateway has [auth])."""
     import os
 
     from rgw.auth.admin import TOKEN_ENV
+    from rgw.auth.client import API_KEY_ENV, client_key
     from rgw.settings.config import ConfigError, load_config
 
     if getattr(args, "config", None) and "gateway" in args:
@@ -180,6 +182,8 @@ def _resolve_gateway(args: argparse.Namespace) -> None:
         args.gateway = config.local_url
         if config.admin_token:
             os.environ.setdefault(TOKEN_ENV, config.admin_token)
+        if (key := client_key(config)) is not None:
+            os.environ.setdefault(API_KEY_ENV, key)
     elif "gateway" in args and args.gateway is None:
         args.gateway = DEFAULT_GATEWAY
 
@@ -202,9 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("serve", _serve, "Run the gateway.")
     p.add_argument("--config", required=True, help="gateway TOML configuration")
 
-    p = command("status", _status, "Show the gateway's regions, health and collections.")
-    p.add_argument("--gateway", default=DEFAULT_GATEWAY, help=f"gateway URL (default {DEFAULT_GATEWAY})")
-    p.add_argument("--json", action="store_true", help="print the raw status JSON")
+    p = command("status", _status, "Show the gateway's regions, health and collections (with [auth]: RGW_API_KEY, "
+                                    "or --config for the key in the gateway's config).")
+    _gateway_args(p)
 
     p = command("verify", _verify, "Anti-entropy: compare every region with the journal's truth and with each "
                                    "other; report missing, extra and differing points, optionally repair.")
@@ -278,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "beside this one, alternating: before and after a change")
     p.add_argument("--rounds", type=int, default=1, help="measure every target this many times, alternating; "
                                                          "report the median round")
+    p.add_argument("--auth", action="store_true", help="also measure a gateway with client authentication on, "
+                                                       "asked with its api key and with a JWT, in the same run")
     p.add_argument("--json", action="store_true")
     p = bench.add_parser("write", help="Acknowledged write rate through the journal, and replication lag.")
     p.set_defaults(handler=_bench_write)

@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -26,10 +27,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def http_ok(url: str, timeout: float = 0.5) -> bool:
-    """True when GET url answers 2xx within timeout."""
+def http_ok(url: str, timeout: float = 0.5, ca_file: Path | None = None) -> bool:
+    """True when GET url answers 2xx within timeout (an https URL verified against `ca_file` when given)."""
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file and url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             return 200 <= resp.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -55,6 +57,7 @@ class Managed:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None  # where it runs (a baseline gateway runs from its own source tree)
+    ca_file: Path | None = None  # verifies an https ready_url
     proc: subprocess.Popen | None = None
 
     @property
@@ -77,7 +80,7 @@ class Managed:
         def up() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log: {self.log_tail()}")
-            return http_ok(self.ready_url)
+            return http_ok(self.ready_url, ca_file=self.ca_file)
 
         wait_until(up, timeout, what=f"{self.name} at {self.ready_url}")
 
@@ -132,10 +135,13 @@ def store_process(name: str, port: int, data_dir: Path, log_dir: Path, host: str
     )
 
 
-def gateway_process(config_path: Path, listen: str, log_dir: Path, name: str = "gateway") -> Managed:
+def gateway_process(config_path: Path, listen: str, log_dir: Path, name: str = "gateway",
+                    ca_file: Path | None = None) -> Managed:
+    """The gateway; with `ca_file` it serves HTTPS, and is checked against that CA."""
     return Managed(
         name=name,
         argv=rgw_argv("serve", "--config", str(config_path)),
-        ready_url=f"http://{listen}/readyz",
+        ready_url=f"{'https' if ca_file else 'http'}://{listen}/readyz",
         log_path=log_dir / f"{name}.log",
+        ca_file=ca_file,
     )

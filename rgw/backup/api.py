@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from rgw.auth.audit import audit
 from rgw.backup.bundle import BundleError, verify_bundle
 from rgw.backup.jobs import Job, JobConflict
 from rgw.backup.parts import JobFailed
@@ -51,24 +52,32 @@ class BackupApi:
     def __init__(self, service: BackupService) -> None:
         self._service = service
 
-    async def _run(self, request: Request, action: Action) -> Reply:
+    async def _run(self, request: Request, action: Action, operation: str | None = None) -> Reply:
+        """One call; with `operation`, a change, audited with its outcome (the collection named in the body, which
+        needs no check of its own: the whole operator API takes the admin token or a global "m" credential)."""
         started = time.perf_counter()
+        body: Obj | None = None
         try:
-            result = await action(Obj.of(parse_body(request.body or b"")))
+            body = Obj.of(parse_body(request.body or b""))
+            result = await action(body)
         except QdrantError as exc:
-            return error(exc.status, exc.message, started)
+            reply = error(exc.status, exc.message, started)
         except JobConflict as exc:
-            return error(409, f"Conflict: {exc}", started)
+            reply = error(409, f"Conflict: {exc}", started)
         except (JobFailed, BundleError) as exc:
-            return error(422, f"Cannot do that: {exc}", started)
-        if isinstance(result, Job):
-            return ok(result.as_dict(), started, status=202)
-        return ok(result, started)
+            reply = error(422, f"Cannot do that: {exc}", started)
+        else:
+            reply = ok(result.as_dict(), started, status=202) if isinstance(result, Job) else ok(result, started)
+        if operation is not None:
+            named = body.data.get("collection") if body is not None else None
+            audit(str(getattr(request.caller, "id", "anonymous")), operation,
+                  named if isinstance(named, str) else None, reply.status, peer=request.peer)
+        return reply
 
     async def create(self, request: Request, params: Params) -> Reply:
         async def action(body: Obj) -> Any:
             return self._service.backup(body.req("collection", _collection), body.opt("region", _name))
-        return await self._run(request, action)
+        return await self._run(request, action, "backup")
 
     async def listing(self, request: Request, params: Params) -> Reply:
         collection = _query_value(request, "collection")
@@ -91,18 +100,18 @@ class BackupApi:
             if body.opt("rollback", boolean, False):
                 return await self._service.rollback(target or collection, region)
             return await self._service.restore(collection, region, body.opt("bundle", _name), target, _rate(body))
-        return await self._run(request, action)
+        return await self._run(request, action, "restore")
 
     async def rebuild(self, request: Request, params: Params) -> Reply:
         async def action(body: Obj) -> Any:
             return await self._service.rebuild(body.req("collection", _collection), body.req("to", _name), _rate(body))
-        return await self._run(request, action)
+        return await self._run(request, action, "rebuild")
 
     async def drill(self, request: Request, params: Params) -> Reply:
         async def action(body: Obj) -> Any:
             return self._service.drill(body.req("collection", _collection), body.opt("region", _name),
                                        body.opt("bundle", _name), bool(body.opt("keep", boolean, False)))
-        return await self._run(request, action)
+        return await self._run(request, action, "drill")
 
     async def job(self, request: Request, params: Params) -> Reply:
         started = time.perf_counter()

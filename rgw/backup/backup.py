@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from rgw.auth.rules import access_rules
 from rgw.backup import transfer
 from rgw.backup.bundle import SNAPSHOT, Bundle, FileRecord, Manifest, new_bundle_id
 from rgw.backup.jobs import Job
@@ -85,7 +86,7 @@ async def take_backup(parts: Parts, job: Job, collection: str, region: str) -> B
         collection_config=info.get("config") or {}, payload_schema=info.get("payload_schema") or {},
         policy=asdict(parts.operator.policy(collection)),
         files={SNAPSHOT: FileRecord((staging / SNAPSHOT).stat().st_size, sha256)},
-        seconds=round(time.monotonic() - started, 3))
+        seconds=round(time.monotonic() - started, 3), access=access_rules(parts.auth, collection))
     if len(points) != count:
         raise JobFailed(f"{region} counted {count} points in {collection} but scrolled {len(points)}")
     return parts.bundles.publish(staging, manifest)

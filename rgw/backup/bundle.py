@@ -6,8 +6,9 @@
 
 The manifest names the journal LSN the snapshot holds (every write to the collection at or
 below it, none after: the collection was held on the region while the snapshot was taken),
-the point count and a content digest taken at that same LSN, the collection's configuration and
-policy, and the size and sha256 of every file. A bundle is written to `<id>.partial` and
+the point count and a content digest taken at that same LSN, the collection's configuration,
+policy and access rules (which credentials may read, write and manage it; no secrets), and the
+size and sha256 of every file. A bundle is written to `<id>.partial` and
 renamed into place when complete, so a listed bundle is a whole one.
 """
 
@@ -55,6 +56,7 @@ class Manifest:
     policy: dict[str, Any]
     files: dict[str, FileRecord]
     seconds: float = 0.0  # how long taking the backup took
+    access: dict[str, Any] = field(default_factory=dict)  # rgw.auth.rules.access_rules; {} in older bundles
     format: int = FORMAT
     manifest_sha256: str = ""
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from rgw.auth.rules import access_rules, describe
 from rgw.backup.bundle import Bundle
 from rgw.backup.compare import compare_copies, writes_after
 from rgw.backup.jobs import Job
@@ -53,6 +54,8 @@ class DrillReport:
     rto_s: float = 0.0
     rpo: dict[str, Any] = field(default_factory=dict)
     kept: bool = False
+    access: dict[str, Any] = field(default_factory=dict)  # the bundle's access rules (who may read, write, manage)
+    access_now: dict[str, Any] = field(default_factory=dict)  # those the gateway enforces for the collection now
 
     @property
     def ok(self) -> bool:
@@ -68,7 +71,10 @@ class DrillReport:
                  f"- Compared with the live collection on {self.reference}",
                  f"- RTO: {self.rto_s:.2f} s (snapshot recovery plus journal replay)",
                  f"- RPO: {self.rpo.get('summary', '')}",
-                 f"- Isolated copy {'kept' if self.kept else 'removed'}", "",
+                 f"- Isolated copy {'kept' if self.kept else 'removed'}",
+                 f"- Access rules in the bundle: {describe(self.access)}",
+                 "- Access rules in force now: " + ("the same" if self.access == self.access_now
+                                                    else describe(self.access_now)), "",
                  "| check | result | detail |", "|---|---|---|"]
         lines += [f"| {c.name} | {'ok' if c.ok else 'FAILED'} | {c.detail} |" for c in self.checks]
         return "\n".join(lines) + "\n"
@@ -163,7 +169,10 @@ async def run_drill(parts: Parts, job: Job, collection: str, region: str, bundle
         live = next((c for c in references if c.name == region), references[0])
         await parts.replication.wait_applied([live.name], position, 30.0)
         report = DrillReport(collection, region, copy_name, bundle.manifest.id, bundle.manifest.lsn, position,
-                             live.name, rto_s=round(rto, 3), rpo=_rpo(parts, bundle), kept=keep)
+                             live.name, rto_s=round(rto, 3), rpo=_rpo(parts, bundle), kept=keep,
+                             access=bundle.manifest.access, access_now=access_rules(parts.auth, collection))
+        # A restore is only working with its access rules: the bundle must say who may read and write it.
+        report.checks.append(Check("access rules", bool(bundle.manifest.access), describe(bundle.manifest.access)))
         job.enter("checking the copy", total=2 * (plan.expected_points or 0) or None, unit="points")
         tick = job.counter()
         # The live side may move on meanwhile: only what the copy can be expected to hold is compared.

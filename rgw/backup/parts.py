@@ -15,6 +15,7 @@ from rgw.journal.scan import rest_call
 from rgw.qdrant.names import collection_path
 from rgw.regions.client import RegionClient, UpstreamError
 from rgw.regions.health import HealthBook
+from rgw.settings.config import AuthConfig
 from rgw.settings.operator import Operator
 
 REQUEST_TIMEOUT_S = 120.0
@@ -34,6 +35,7 @@ class Parts:
     bundles: BundleStore
     jobs: Jobs
     data_dir: Path
+    auth: AuthConfig | None = None  # who may read and write what: bundles carry it (rgw.auth.rules)
 
     def client(self, region: str) -> RegionClient:
         client = self.clients.get(region)

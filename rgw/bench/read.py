@@ -9,6 +9,10 @@ only the gateway process, whatever else the machine is doing.
 gateway itself costs when its region answers at once and takes no CPU from it (the store's
 searches share this machine's two cores with the gateway, which makes every query cost the
 gateway more; the two runs together tell the gateway's work from that contention).
+
+`--auth` adds a second gateway in front of the same region with client authentication on
+([auth] with an api key and JWT RBAC), measured in the same run, alternating with the first:
+`auth-key` sends the static key (`api-key`), `auth-jwt` a JWT (`Authorization: Bearer`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -26,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import cast
 
+import jwt
 import numpy as np
 import orjson
 import uvloop
@@ -121,7 +127,7 @@ async def wait_indexed(pool: Pool, points: int, timeout: float) -> bool:
 
 
 async def run_phase(pool: Pool, bodies: list[bytes], concurrency: int, total: int, target: str,
-                    gateway_pid: int | None) -> Phase:
+                    gateway_pid: int | None, headers: bytes = b"") -> Phase:
     path = f"/collections/{COLLECTION}/points/query"
     latencies: list[float] = []
     counter = iter(range(total))
@@ -132,13 +138,13 @@ async def run_phase(pool: Pool, bodies: list[bytes], concurrency: int, total: in
             if time.monotonic() > deadline:
                 return
             started = time.perf_counter()
-            reply = await pool.request("POST", path, bodies[i % len(bodies)])
+            reply = await pool.request("POST", path, bodies[i % len(bodies)], headers)
             latencies.append(time.perf_counter() - started)
             if reply.status != 200:
                 raise RuntimeError(f"{target} answered {reply.status}: {reply.body[:200]!r}")
 
     warm = iter(range(min(200, total)))
-    await asyncio.gather(*(_drain(pool, path, bodies, warm) for _ in range(concurrency)))
+    await asyncio.gather(*(_drain(pool, path, bodies, warm, headers) for _ in range(concurrency)))
     idle = await idle_cpu_per_second(gateway_pid) if gateway_pid else None
     cpu_before = process_cpu_seconds(gateway_pid) if gateway_pid else 0.0
     started = time.perf_counter()
@@ -156,21 +162,28 @@ async def run_phase(pool: Pool, bodies: list[bytes], concurrency: int, total: in
                      (cpu - idle * elapsed) / n * 1e6, 1))
 
 
-async def _drain(pool: Pool, path: str, bodies: list[bytes], counter) -> None:
+async def _drain(pool: Pool, path: str, bodies: list[bytes], counter, headers: bytes = b"") -> None:
     for i in counter:
-        await pool.request("POST", path, bodies[i % len(bodies)])
+        await pool.request("POST", path, bodies[i % len(bodies)], headers)
 
 
-Target = tuple[str, Pool, int | None]  # name, its connection pool, the pid whose CPU is measured
+# name, its connection pool, the pid whose CPU is measured, header lines sent with every query
+Target = tuple[str, Pool, int | None, bytes]
+AUTH_TARGETS = ("auth-key", "auth-jwt")
 
 
 def targets(reference: str, reference_port: int, gateway_port: int, gateway_pid: int,
-            floor: tuple[int, int] | None) -> list[Target]:
-    """The reference asked directly, the gateway in front of it, and the floor proxy when it runs."""
-    out: list[Target] = [(reference, Pool("127.0.0.1", reference_port), None),
-                         ("gateway", Pool("127.0.0.1", gateway_port), gateway_pid)]
+            floor: tuple[int, int] | None, authed: AuthedGateway | None = None) -> list[Target]:
+    """The reference asked directly, the gateway in front of it, the floor proxy and the gateway with auth on
+    (with its static key, and with a JWT) when they run."""
+    out: list[Target] = [(reference, Pool("127.0.0.1", reference_port), None, b""),
+                         ("gateway", Pool("127.0.0.1", gateway_port), gateway_pid, b"")]
+    if authed is not None:
+        out += [("auth-key", Pool("127.0.0.1", authed.port), authed.pid, f"api-key: {authed.key}\r\n".encode()),
+                ("auth-jwt", Pool("127.0.0.1", authed.port), authed.pid,
+                 f"Authorization: Bearer {authed.token}\r\n".encode())]
     if floor is not None:
-        out.append(("floor", Pool("127.0.0.1", floor[0]), floor[1]))
+        out.append(("floor", Pool("127.0.0.1", floor[0]), floor[1], b""))
     return out
 
 
@@ -185,14 +198,14 @@ async def measure_targets(measured: list[Target], queries: int, concurrencies: t
         measured_rounds: dict[tuple[str, int], list[Phase]] = {}
         for round_ in range(rounds):
             for concurrency in concurrencies:
-                for target, pool, pid in measured:
+                for target, pool, pid, headers in measured:
                     progress(f"round {round_ + 1}/{rounds}: measuring {target} at concurrency {concurrency}")
-                    phase = await run_phase(pool, bodies, concurrency, queries, target, pid)
+                    phase = await run_phase(pool, bodies, concurrency, queries, target, pid, headers)
                     measured_rounds.setdefault((target, concurrency), []).append(phase)
         print(file=sys.stderr)
         return [median_phase(phases) for phases in measured_rounds.values()]
     finally:
-        for _, pool, _ in measured:
+        for _, pool, _, _ in measured:
             pool.close()
 
 
@@ -206,7 +219,8 @@ def median_phase(phases: list[Phase]) -> Phase:
 
 async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: int, queries: int,
                   concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None,
-                  baseline: tuple[int, int] | None = None, rounds: int = 1) -> tuple[list[Phase], dict]:
+                  baseline: tuple[int, int] | None = None, rounds: int = 1,
+                  authed: AuthedGateway | None = None) -> tuple[list[Phase], dict]:
     store = Pool("127.0.0.1", store_port)
     try:
         await load_collection(store, points, seed=42)
@@ -214,9 +228,9 @@ async def measure(store_port: int, gateway_port: int, gateway_pid: int, points: 
         info = await collection_info(store)
     finally:
         store.close()
-    measured = targets("store", store_port, gateway_port, gateway_pid, floor)
+    measured = targets("store", store_port, gateway_port, gateway_pid, floor, authed)
     if baseline is not None:
-        measured.insert(2, ("baseline", Pool("127.0.0.1", baseline[0]), baseline[1]))
+        measured.insert(2, ("baseline", Pool("127.0.0.1", baseline[0]), baseline[1], b""))
     phases = await measure_targets(measured, queries, concurrencies, rounds)
     return phases, {"indexed": indexed, "points_count": info.get("points_count"),
                     "indexed_vectors_count": info.get("indexed_vectors_count"),
@@ -251,6 +265,12 @@ def render(phases: list[Phase], meta: dict) -> str:
                          f"{via.gateway_cpu_us_per_query:.0f} vs {old.gateway_cpu_us_per_query:.0f} us per query "
                          f"({via.gateway_cpu_us_per_query / old.gateway_cpu_us_per_query:.2f}x), p50 "
                          f"{via.p50_ms - old.p50_ms:+.3f} ms")
+        for name in AUTH_TARGETS:
+            if (authed := by_key.get((name, concurrency))) is not None:
+                lines.append(f"concurrency {concurrency}: {name} against auth off, gateway CPU "
+                             f"{authed.gateway_cpu_us_per_query:.0f} vs {via.gateway_cpu_us_per_query:.0f} us/query "
+                             f"({authed.gateway_cpu_us_per_query - via.gateway_cpu_us_per_query:+.1f} us; less idle "
+                             f"{_less_idle_delta(authed, via)}), p50 {authed.p50_ms - via.p50_ms:+.3f} ms")
         if (floor := by_key.get(("floor", concurrency))) is not None:
             lines.append(f"concurrency {concurrency}: floor proxy adds {floor.p50_ms - direct.p50_ms:+.3f} ms at p50, "
                          f"{floor.gateway_cpu_us_per_query:.0f} us CPU per query (the gateway: "
@@ -261,18 +281,26 @@ def render(phases: list[Phase], meta: dict) -> str:
     return "\n".join(lines)
 
 
+def _less_idle_delta(a: Phase, b: Phase) -> str:
+    if a.gateway_cpu_us_per_query_less_idle is None or b.gateway_cpu_us_per_query_less_idle is None:
+        return "-"
+    return f"{a.gateway_cpu_us_per_query_less_idle - b.gateway_cpu_us_per_query_less_idle:+.1f} us"
+
+
 def run_read_bench(points: int, queries: int, as_json: bool = False,
                    concurrencies: tuple[int, ...] = (1, 16), floor: bool = True, baseline: Path | None = None,
-                   rounds: int = 1) -> int:
-    """`baseline`: another source tree of the gateway (built in place), measured beside this one, alternating."""
+                   rounds: int = 1, auth: bool = False) -> int:
+    """`baseline`: another source tree of the gateway (built in place), measured beside this one, alternating.
+    `auth`: also a gateway with client authentication on, asked with its key and with a JWT."""
     with tempfile.TemporaryDirectory(prefix="rgw-bench-") as tmp:
         topology = local_topology(Path(tmp), regions=("primary",))
         with topology, floor_proxy(topology.store_ports["primary"], enabled=floor) as floor_at, \
-                baseline_gateway(baseline, topology.store_url("primary"), Path(tmp)) as old:
+                baseline_gateway(baseline, topology.store_url("primary"), Path(tmp)) as old, \
+                authed_gateway(auth, topology.store_url("primary"), Path(tmp)) as authed:
             print(f"store pid {topology.stores['primary'].pid}, gateway pid {topology.gateway.pid}", file=sys.stderr)
             phases, meta = asyncio.run(measure(topology.store_ports["primary"], topology.gateway_port,
                                                topology.gateway.pid, points, queries, concurrencies, floor_at,
-                                               old, rounds))
+                                               old, rounds, authed))
             meta["rounds"] = rounds
     if as_json:
         print(orjson.dumps({"meta": meta, "phases": [asdict(p) for p in phases]}, option=orjson.OPT_INDENT_2).decode())
@@ -298,6 +326,34 @@ def baseline_gateway(tree: Path | None, region_url: str, tmp: Path) -> Iterator[
     process.start(wait=60)
     try:
         yield port, process.pid
+    finally:
+        process.stop()
+
+
+@dataclass(frozen=True)
+class AuthedGateway:
+    port: int
+    pid: int
+    key: str  # its api key (also what signs the JWT)
+    token: str  # a JWT with global read access, valid for the run
+
+
+@contextlib.contextmanager
+def authed_gateway(enabled: bool, region_url: str, tmp: Path) -> Iterator[AuthedGateway | None]:
+    """A second gateway in front of the same region with [auth] on (an api key, JWT RBAC), when enabled."""
+    if not enabled:
+        yield None
+        return
+    port, key = free_port(), secrets.token_hex(24)
+    config = tmp / "authed.toml"
+    config.write_text(f'[gateway]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{tmp / "authed"}"\n\n'
+                      f'[[regions]]\nname = "primary"\nurl = "{region_url}"\n\n'
+                      f'[auth]\napi_key = "{key}"\njwt_rbac = true\n')
+    process = gateway_process(config, f"127.0.0.1:{port}", tmp / "logs", name="authed-gateway").start(wait=60)
+    token = jwt.encode({"exp": int(time.time()) + 86400, "access": "r", "sub": "bench"}, key, algorithm="HS256")
+    try:
+        print(f"gateway with auth pid {process.pid}", file=sys.stderr)
+        yield AuthedGateway(port, process.pid, key, token)
     finally:
         process.stop()
 
@@ -341,12 +397,14 @@ def serve_static_region(port: int) -> None:
 
 
 async def measure_static(region_port: int, gateway_port: int, gateway_pid: int, queries: int,
-                         concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None) -> list[Phase]:
-    return await measure_targets(targets("region", region_port, gateway_port, gateway_pid, floor), queries,
-                                 concurrencies)
+                         concurrencies: tuple[int, ...], floor: tuple[int, int] | None = None,
+                         authed: AuthedGateway | None = None, rounds: int = 1) -> list[Phase]:
+    return await measure_targets(targets("region", region_port, gateway_port, gateway_pid, floor, authed), queries,
+                                 concurrencies, rounds)
 
 
-def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16), floor: bool = True) -> int:
+def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16), floor: bool = True,
+                          auth: bool = False, rounds: int = 1) -> int:
     with tempfile.TemporaryDirectory(prefix="rgw-bench-") as tmp, contextlib.ExitStack() as stack:
         region_port, gateway_port = free_port(), free_port()
         region = subprocess.Popen([sys.executable, "-m", "rgw.bench.read", "--serve-static", str(region_port)])
@@ -360,8 +418,9 @@ def run_static_read_bench(queries: int, concurrencies: tuple[int, ...] = (1, 16)
             gateway = gateway_process(config, f"127.0.0.1:{gateway_port}", Path(tmp) / "logs").start(wait=60)
             print(f"static region pid {region.pid}, gateway pid {gateway.pid}", file=sys.stderr)
             floor_at = stack.enter_context(floor_proxy(region_port, enabled=floor))
+            authed = stack.enter_context(authed_gateway(auth, f"http://127.0.0.1:{region_port}", Path(tmp)))
             phases = asyncio.run(measure_static(region_port, gateway_port, gateway.pid, queries, concurrencies,
-                                                floor_at))
+                                                floor_at, authed, rounds))
         finally:
             if gateway is not None:
                 gateway.stop()
@@ -442,6 +501,8 @@ def main() -> int:
     parser.add_argument("--static", action="store_true", help="measure against a fixed-answer region")
     parser.add_argument("--queries", type=int, default=20000, help="queries per measured phase (--static)")
     parser.add_argument("--no-floor", action="store_true", help="skip the minimal-proxy reference (--static)")
+    parser.add_argument("--auth", action="store_true", help="also a gateway with auth on: static key and JWT")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds, alternating targets; the median is reported")
     parser.add_argument("--serve-static", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", type=int, nargs=2, metavar=("PORT", "UPSTREAM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -452,7 +513,7 @@ def main() -> int:
         serve_floor_proxy(*args.serve_floor)
         return 0
     if args.static:
-        return run_static_read_bench(args.queries, floor=not args.no_floor)
+        return run_static_read_bench(args.queries, floor=not args.no_floor, auth=args.auth, rounds=args.rounds)
     parser.error("use `rgw bench read` for the store; --static here for the fixed-answer region")
     return 2
 

@@ -44,8 +44,9 @@ def loopback_url(url: str, what: str) -> str:
     return url.rstrip("/")
 
 
-async def _get(session: aiohttp.ClientSession, url: str, token: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+async def _get(session: aiohttp.ClientSession, url: str, token: str | None = None,
+               api_key: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {"api-key": api_key} if api_key else {}
     try:
         async with session.get(url, headers=headers) as resp:
             raw = await resp.read()
@@ -57,7 +58,7 @@ async def _get(session: aiohttp.ClientSession, url: str, token: str | None = Non
 
 
 async def attach(scenario: Scenario, gateway_url: str, token: str | None, config_path: Path | None,
-                 control_url: str | None) -> Deployment:
+                 control_url: str | None, api_key: str | None = None) -> Deployment:
     """Check that `scenario` can run against the gateway at `gateway_url`, and describe it as a Deployment."""
     gateway_url = loopback_url(gateway_url, "gateway")
     needs = sorted({s.describe() for s in scenario.steps if s.action in NEEDS_PROCESSES})
@@ -71,12 +72,13 @@ async def attach(scenario: Scenario, gateway_url: str, token: str | None, config
         raise AttachError("the scenario switches fault proxies: give their control API with --proxy-control URL")
     collection = scenario.load.collection
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)) as session:
-        status = await _get(session, f"{gateway_url}/gateway/status")
+        status = await _get(session, f"{gateway_url}/gateway/status", api_key=api_key)
         regions = {r["name"]: r["url"] for r in status["regions"]}
         if tuple(regions) != scenario.topology.regions:
             raise AttachError(f"the gateway's regions are {list(regions)}, the scenario's "
                               f"{list(scenario.topology.regions)}: write the scenario for this topology")
-        exists = await _get(session, f"{gateway_url}/collections/{quote(collection, safe='')}/exists")
+        exists = await _get(session, f"{gateway_url}/collections/{quote(collection, safe='')}/exists",
+                            api_key=api_key)
         if exists["result"]["exists"]:
             raise AttachError(f"collection {collection!r} already exists on that gateway: a run loads, breaks "
                               "and drops a collection of its own; set load.collection to an unused name")
@@ -92,7 +94,7 @@ async def attach(scenario: Scenario, gateway_url: str, token: str | None, config
     for region, url in regions.items():
         loopback_url(url, f"region {region}")
     return Deployment(gateway_url, regions, token, None, control_url=control_url, proxied=proxied,
-                      config_path=config_path)
+                      config_path=config_path, api_key=api_key)
 
 
 def policy_fields(scenario: Scenario) -> dict[str, Any]:
@@ -109,6 +111,7 @@ class Target:
     token: str | None
     config_path: Path | None = None
     control_url: str | None = None
+    api_key: str | None = None  # the gateway's api key when it has [auth] (RGW_API_KEY, or from --config)
 
 
 async def admin(deployment: Deployment, method: str, path: str, body: Any = None) -> None:
@@ -124,7 +127,8 @@ async def drop_collection(deployment: Deployment, collection: str) -> str | None
     """Delete the run's collection through the gateway (a journaled delete); an error's text, or None."""
     url = f"{deployment.gateway_url}/collections/{quote(collection, safe='')}"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)) as session:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S),
+                                         headers=deployment.client_headers) as session:
             async with session.delete(url) as resp:
                 return None if resp.status == 200 else f"DELETE {url} answered {resp.status}"
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from rgw.auth.admin import admin_token
+from rgw.auth.client import client_key
 from rgw.chaos.attach import AttachError, Target
 from rgw.chaos.runner import run_scenario, write_report
 from rgw.chaos.scenario import ScenarioError, load_scenario, scenario_names, with_collection
@@ -52,9 +53,10 @@ def _target(args: argparse.Namespace) -> Target | None:
             config = load_config(args.config)
         except (ConfigError, OSError) as exc:
             raise ScenarioError(f"invalid gateway config {args.config}: {exc}") from None
-        return Target(config.local_url, admin_token(config.admin_token), args.config.resolve(), args.proxy_control)
+        return Target(config.local_url, admin_token(config.admin_token), args.config.resolve(), args.proxy_control,
+                      client_key(config))
     if args.gateway is not None:
-        return Target(args.gateway, admin_token(None), None, args.proxy_control)
+        return Target(args.gateway, admin_token(None), None, args.proxy_control, client_key())
     if args.proxy_control is not None:
         raise ScenarioError("--proxy-control goes with --gateway or --config (a run of its own starts its proxies)")
     return None

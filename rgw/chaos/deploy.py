@@ -16,7 +16,8 @@ from pathlib import Path
 
 import orjson
 
-from rgw.chaos.scenario import Scenario
+from rgw.auth.client import client_key
+from rgw.chaos.scenario import Scenario, gateway_config_of
 from rgw.procs import Managed, free_port, rgw_argv, store_process, wait_until
 from rgw.topology import Topology, local_topology
 
@@ -33,7 +34,12 @@ class Deployment:
     control_url: str | None = None  # the fault proxies' control API
     proxied: tuple[str, ...] = ()  # regions behind a fault proxy (each proxy is named after its region)
     config_path: Path | None = None  # the gateway's config, which `rgw verify` reads
+    api_key: str | None = None  # sent with every request when the gateway has [auth] (its api key)
     _proxy_started: bool = False
+
+    @property
+    def client_headers(self) -> dict[str, str]:
+        return {"api-key": self.api_key} if self.api_key else {}
 
     @property
     def attached(self) -> bool:
@@ -106,4 +112,4 @@ def deploy(base: Path, scenario: Scenario) -> Deployment:
                         log_path=topology.base / "logs" / "faultproxy.log")
         control_url = f"http://{control}"
     return Deployment(topology.gateway_url, store_urls, token, topology, proxy, control_url, tuple(proxy_ports),
-                      topology.config_path)
+                      topology.config_path, client_key(gateway_config_of(spec)))

@@ -132,8 +132,9 @@ def _error_text(body: bytes) -> str:
 
 class LoadGenerator:
     def __init__(self, url: str, load: LoadSpec, workload: Workload, recorder: Recorder, clock: Clock,
-                 seed: int = 11) -> None:
+                 seed: int = 11, headers: dict[str, str] | None = None) -> None:
         self._url = url
+        self._headers = headers or {}  # the client's credential, when the gateway has [auth]
         self._load = load
         self._workload = workload
         self._rec = recorder
@@ -146,7 +147,7 @@ class LoadGenerator:
         """Send the load for load.duration_s; returns once every request sent has finished."""
         connector = aiohttp.TCPConnector(limit=self._load.clients + self._load.writers + 2)
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers) as session:
             await asyncio.gather(
                 self._paced("read", self._load.read_rate, self._load.clients, lambda: self._read(session)),
                 self._paced("write", self._load.write_rate, self._load.writers, lambda: self._write(session)))
@@ -230,10 +231,11 @@ class LoadGenerator:
             self._busy["write"] -= 1
 
 
-async def preload(url: str, load: LoadSpec, workload: Workload, recorder: Recorder) -> None:
+async def preload(url: str, load: LoadSpec, workload: Workload, recorder: Recorder,
+                  headers: dict[str, str] | None = None) -> None:
     """Create the collection and write load.preload points with wait=true, before the clock starts."""
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers or {}) as session:
         collection_url = f"{url}/collections/{load.collection}"
         body = {"vectors": {"size": workload.vectors.shape[1], "distance": "Cosine"}}
         async with session.put(collection_url, json=body) as resp:

@@ -44,8 +44,9 @@ def parse_status(t: float, status: dict) -> StatusSample:
 class StatusPoller:
     """Polls the gateway's status every INTERVAL_S until stopped; a gateway that is down gives no sample."""
 
-    def __init__(self, url: str, clock: Clock) -> None:
+    def __init__(self, url: str, clock: Clock, headers: dict[str, str] | None = None) -> None:
         self._url = f"{url}/gateway/status"
+        self._headers = headers or {}  # a read credential, when the gateway has [auth]
         self._clock = clock
         self.samples: list[StatusSample] = []
         self._stop = asyncio.Event()
@@ -64,7 +65,8 @@ class StatusPoller:
         return sample
 
     async def run(self) -> None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as self._session:
+        timeout = aiohttp.ClientTimeout(total=2)
+        async with aiohttp.ClientSession(timeout=timeout, headers=self._headers) as self._session:
             while not self._stop.is_set():
                 await self.sample()
                 with contextlib.suppress(TimeoutError):

@@ -60,7 +60,7 @@ async def run_scenario(scenario: Scenario, workdir: Path, short: bool = False,
                      f"{' and fault proxies' if deployment.proxy else ''} in {workdir}\n")
     else:
         deployment = await attach(scenario, target.gateway_url, target.token, target.config_path,
-                                  target.control_url)
+                                  target.control_url, target.api_key)
         await admin(deployment, "PUT", f"policies/{quote(scenario.load.collection, safe='')}", policy_fields(scenario))
         stream.write(f"{name}: attached to the gateway at {deployment.gateway_url}; collection "
                      f"{scenario.load.collection} with the scenario's policy (its other gateway settings are the "
@@ -72,19 +72,20 @@ async def run_scenario(scenario: Scenario, workdir: Path, short: bool = False,
     await asyncio.to_thread(deployment.start)
     try:
         recorder = Recorder()
-        await preload(deployment.gateway_url, scenario.load, workload, recorder)
+        await preload(deployment.gateway_url, scenario.load, workload, recorder, deployment.client_headers)
         stream.write(f"chaos {scenario.name}: preloaded {recorder.preloaded} points; load for "
                      f"{scenario.load.duration_s:g}s, {len(scenario.steps)} timeline step(s)\n")
         clock = Clock()
         world = World(scenario.topology.regions)
-        poller = StatusPoller(deployment.gateway_url, clock)
+        poller = StatusPoller(deployment.gateway_url, clock, deployment.client_headers)
         async with Executor(deployment, scenario, world, clock, recorder.acked_points) as executor:
             progress = LiveProgress(stream, clock, recorder, poller, executor)
             done = asyncio.Event()
             clock.reset()
             background = [asyncio.create_task(poller.run()), asyncio.create_task(progress.run(done))]
             try:
-                generator = LoadGenerator(deployment.gateway_url, scenario.load, workload, recorder, clock)
+                generator = LoadGenerator(deployment.gateway_url, scenario.load, workload, recorder, clock,
+                                          headers=deployment.client_headers)
                 await asyncio.gather(generator.run(), executor.run_timeline())
                 load_end = clock.now()
                 progress.note("load finished; healing what the timeline left broken")

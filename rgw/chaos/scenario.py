@@ -192,7 +192,7 @@ def parse_scenario(raw: dict[str, Any], path: Path) -> Scenario:
     description = _get(raw, "", "description", str, "")
     topology = _topology(_table(raw, "topology"))
     load = _load(_table(raw, "load"))
-    gateway = _gateway_config(topology)
+    gateway = gateway_config_of(topology)
     steps = _steps(raw.get("faults", []), topology, load)
     expect = _expect(_table(raw, "expect"))
     scenario = Scenario(name, description, path, topology, load, steps, expect, gateway)
@@ -215,7 +215,7 @@ def _topology(table: dict[str, Any]) -> TopologySpec:
     return TopologySpec(regions, proxies, _get(table, where, "gateway_config", str, ""))
 
 
-def _gateway_config(topology: TopologySpec) -> GatewayConfig:
+def gateway_config_of(topology: TopologySpec) -> GatewayConfig:
     """Validate gateway_config exactly as the gateway will, by parsing the config it will get."""
     regions = "".join(f'[[regions]]\nname = "{r}"\nurl = "http://127.0.0.1:{i + 1}"\n\n'
                       for i, r in enumerate(topology.regions))

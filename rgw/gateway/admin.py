@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from rgw.auth.audit import audit
 from rgw.fallbacks.lexical_rebuild import RebuildProgress
 from rgw.http.server import Reply, Request
 from rgw.qdrant.envelope import error, ok
@@ -29,6 +30,23 @@ log = logging.getLogger("rgw.admin")
 Params = dict[str, str]
 
 
+def caller_id(request: Request) -> str:
+    """Which credential asked (set by the front door's guard): the admin token, a credential's id, a JWT subject."""
+    caller = request.caller
+    return str(getattr(caller, "id", "anonymous"))
+
+
+def who(request: Request) -> str:
+    """Who made a change, as settings record it and status shows it: the credential and where from."""
+    return f"{caller_id(request)} from {request.peer or 'unknown'}"
+
+
+def audited(request: Request, operation: str, collection: str | None, reply: Reply) -> Reply:
+    """Every admin change leaves an audit line with its outcome."""
+    audit(caller_id(request), operation, collection, reply.status, peer=request.peer)
+    return reply
+
+
 def body_of(request: Request) -> Obj:
     """An admin call's JSON body as an object ({} when there is none); FormatError when it is not one."""
     return Obj.of(parse_body(request.body or b""))
@@ -41,15 +59,16 @@ class AdminApi:
         self._gateway = gateway
         self._operator = gateway.operator
 
-    async def _change(self, request: Request, apply: Any) -> Reply:
+    async def _change(self, request: Request, apply: Any, operation: str, collection: str | None = None) -> Reply:
         """Run one change; what the caller got wrong is a 400 naming it, nothing else is caught."""
         started = time.perf_counter()
         try:
-            return ok(apply(body_of(request), request.peer or "unknown"), started)
+            reply = ok(apply(body_of(request), who(request)), started)
         except QdrantError as exc:
-            return error(exc.status, exc.message, started)
+            reply = error(exc.status, exc.message, started)
         except (RefusedChange, ConfigError) as exc:
-            return error(400, f"Bad request: {exc}", started)
+            reply = error(400, f"Bad request: {exc}", started)
+        return audited(request, operation, collection, reply)
 
     async def force_mode(self, request: Request, params: Params) -> Reply:
         collection = params["collection_name"]
@@ -58,7 +77,7 @@ class AdminApi:
             self._operator.force(collection, body.req("source", string), by)
             return {"collection": collection, "forced": self._operator.forced(collection) or "auto"}
 
-        return await self._change(request, apply)
+        return await self._change(request, apply, "force_mode", collection)
 
     async def drain(self, request: Request, params: Params) -> Reply:
         return await self._drained(request, params["region"], True)
@@ -71,7 +90,7 @@ class AdminApi:
             self._operator.drain(region, drained, by)
             return {"region": region, "drained": self._operator.drained(region)}
 
-        return await self._change(request, apply)
+        return await self._change(request, apply, "drain" if drained else "undrain")
 
     async def restore_mark(self, request: Request, params: Params) -> Reply:
         collection = params["collection_name"]
@@ -83,7 +102,7 @@ class AdminApi:
             return {"collection": collection, "restoring": {r: asdict(m) for r, m in
                                                             self._operator.restoring(collection).items()}}
 
-        return await self._change(request, apply)
+        return await self._change(request, apply, "restore_mark", collection)
 
     async def set_policy(self, request: Request, params: Params) -> Reply:
         """Merge fields into the collection's runtime override ({"reset": true} drops it, as DELETE does)."""
@@ -93,7 +112,7 @@ class AdminApi:
             fields = None if body.opt("reset", boolean, False) else {k: v for k, v in body.data.items() if k != "reset"}
             return asdict(self._operator.override_policy(collection, fields, by))
 
-        return await self._change(request, apply)
+        return await self._change(request, apply, "set_policy", collection)
 
     async def reset_policy(self, request: Request, params: Params) -> Reply:
         collection = params["collection_name"]
@@ -101,22 +120,25 @@ class AdminApi:
         def apply(body: Obj, by: str) -> Any:
             return asdict(self._operator.override_policy(collection, None, by))
 
-        return await self._change(request, apply)
+        return await self._change(request, apply, "reset_policy", collection)
 
     async def replication(self, request: Request, params: Params) -> Reply:
         started = time.perf_counter()
         region, action = params["region"], params["action"]
         applier = self._gateway.replication.appliers.get(region)
+        operation = f"replication_{action}"
         if applier is None:
-            return error(404, f"Not found: no region named {region!r}", started)
+            return audited(request, operation, None, error(404, f"Not found: no region named {region!r}", started))
         if action == "pause":
             applier.pause()
         elif action == "resume":
             applier.resume()
         else:
-            return error(404, f"Not found: replication action {action!r} (use pause or resume)", started)
-        log.warning("admin: replication to %s %sd by %s", region, action, request.peer)
-        return ok({"region": region, "paused": applier.paused, "applied_lsn": applier.applied}, started)
+            return audited(request, operation, None, error(
+                404, f"Not found: replication action {action!r} (use pause or resume)", started))
+        log.warning("admin: replication to %s %sd by %s", region, action, who(request))
+        return audited(request, operation, None,
+                       ok({"region": region, "paused": applier.paused, "applied_lsn": applier.applied}, started))
 
     async def resolve_dead_letters(self, request: Request, params: Params) -> Reply:
         """Forget a region's dead letters for a collection up to an LSN: `rgw verify --repair` calls this once a
@@ -143,12 +165,13 @@ class AdminApi:
         try:
             below = body_of(request).req("below", unsigned)
         except QdrantError as exc:
-            return error(exc.status, exc.message, started)
+            return audited(request, "journal_trim", None, error(exc.status, exc.message, started))
         replication = self._gateway.replication
         trimmed_below, removed = await replication.trim(below)
-        log.warning("admin: journal trim below %d requested by %s", below, request.peer)
-        return ok({"asked_below": below, "trimmed_below": trimmed_below, "removed": removed,
-                   "floor": replication.trim_floor(), **self._gateway.journal.stats()}, started)
+        log.warning("admin: journal trim below %d requested by %s", below, who(request))
+        return audited(request, "journal_trim", None, ok(
+            {"asked_below": below, "trimmed_below": trimmed_below, "removed": removed,
+             "floor": replication.trim_floor(), **self._gateway.journal.stats()}, started))
 
     async def reindex(self, request: Request, params: Params) -> Reply:
         collection = params["collection_name"]
@@ -166,4 +189,4 @@ class AdminApi:
             log.warning("admin: lexical reindex of %s from %s started by %s", collection, region, by)
             return {"collection": collection, "from": region, "as_of_lsn": applier.applied}
 
-        return await self._change(request, apply)
+        return await self._change(request, apply, "lexical_reindex", collection)

@@ -53,7 +53,7 @@ class Gateway:
         self.reindex_jobs: dict[str, RebuildProgress | str] = {}
         self.backups = BackupService(Parts(
             {c.name: c for c in self.clients}, self.journal, self.replication, self.operator, self.book,
-            BundleStore(config.data_dir / "backups"), Jobs(), config.data_dir))
+            BundleStore(config.data_dir / "backups"), Jobs(), config.data_dir, config.auth))
         self.replication.add_consumer("backups", self.backups.journal_position)
         self._background: set[asyncio.Task[None]] = set()
         self.regions = ReadRouter(self.clients, self.book, config.routing, self.replication)

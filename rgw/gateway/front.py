@@ -1,7 +1,9 @@
 """Dispatching the front door's requests along the one route table: match, check access, hand to the endpoint.
 
 A path no route serves is a 404 (405 with `Allow` when other methods serve it); a collection
-name is checked against Qdrant's rules here, where it enters, before any endpoint sees it.
+name is checked against Qdrant's rules here, where it enters, before any endpoint sees it. Then the
+guard (rgw.auth.guard) decides who is asking and whether they may: a refusal is answered here, so no
+refused request reaches the journal, a region or a degraded source (the cache, the lexical index).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rgw.auth.access import Access
-from rgw.auth.admin import TOKEN_ENV, bearer, same_secret
+from rgw.auth.audit import audit
+from rgw.auth.errors import AuthError, RateLimited
+from rgw.auth.guard import Guard
+from rgw.auth.ratelimit import retry_after
 from rgw.http.routes import BadPath, Match, NoMatch, Router
 from rgw.http.server import Reply, Request
 from rgw.proxy.api import QdrantRead
@@ -50,9 +55,9 @@ Resolved = Match[Endpoint] | Reply  # a route with its parameters, or the refusa
 class Front:
     """rgw.http.server's Application for the gateway."""
 
-    def __init__(self, router: Router[Endpoint], admin_token: str | None) -> None:
+    def __init__(self, router: Router[Endpoint], guard: Guard) -> None:
         self._router = router
-        self._admin_token = admin_token
+        self._guard = guard
         self._resolved: dict[str, dict[str, Resolved]] = {}  # method -> path -> route
 
     def resolve(self, method: str, path: str) -> Resolved:
@@ -96,8 +101,10 @@ class Front:
             send(resolved)
             return True
         endpoint = resolved.route.target
-        if endpoint.access is Access.ADMIN and (refusal := self._admin_refusal(request)) is not None:
-            send(refusal)
+        try:
+            request.caller = self._guard.admit(request.headers, endpoint.access, resolved.params.get("collection_name"))
+        except AuthError as exc:
+            send(self._refusal(request, resolved, exc))
             return True
         read = endpoint.read
         if read is not None:
@@ -114,13 +121,13 @@ class Front:
     def refused(self, status: int, message: str) -> Reply:
         return error(status, message)
 
-    def _admin_refusal(self, request: Request) -> Reply | None:
-        if self._admin_token is None:
-            return error(403, f"Forbidden: the admin API is disabled; set {TOKEN_ENV} or gateway.admin_token "
-                              "to enable it")
-        offered = bearer(request.headers.get("authorization"))
-        if offered is None or not same_secret(offered, self._admin_token):
-            log.warning("admin: refused %s %s from %s: %s", request.method, request.path, request.peer,
-                        "no credentials" if offered is None else "wrong token")
-            return error(401, "Unauthorized: admin API needs 'Authorization: Bearer <token>'")
-        return None
+    def _refusal(self, request: Request, match: Match[Endpoint], exc: AuthError) -> Reply:
+        """A refused request's answer; refused writes and operator calls are audited, operator calls logged."""
+        access = match.route.target.access
+        if access in (Access.WRITE, Access.MANAGE, Access.ADMIN):
+            audit(exc.by, match.route.name,
+                  match.params.get("collection_name"), exc.status, peer=request.peer, detail=exc.message)
+        if access is Access.ADMIN:
+            log.warning("admin: refused %s %s from %s: %s", request.method, request.path, request.peer, exc.message)
+        headers = (("Retry-After", retry_after(exc.retry_after_s)),) if isinstance(exc, RateLimited) else ()
+        return error(exc.status, exc.message, headers=headers)

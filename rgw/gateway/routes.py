@@ -22,9 +22,13 @@ if TYPE_CHECKING:
     from rgw.gateway.app import Gateway
 
 SERVICE = {"root": root, "healthz": probe, "livez": probe, "readyz": probe}
-# Writes to the collections themselves need the right to manage collections, not only to write points.
+# Writes to the collections themselves need global manage access ("m"), as in Qdrant; points and payload
+# indexes need write access to the collection ("rw" suffices). `update_aliases` names its collections in the
+# body: needing global manage access, it never depends on which.
 MANAGING = frozenset({"create_collection", "update_collection", "delete_collection", "create_vector_name",
-                      "delete_vector_name", "update_aliases", "create_field_index", "delete_field_index"})
+                      "delete_vector_name", "update_aliases"})
+# Qdrant's /metrics (and telemetry) need a read credential, or the metrics token for scrapers.
+STATUS_OPERATIONS = frozenset({"metrics", "telemetry"})
 
 
 def _qdrant(gateway: Gateway, op: Operation) -> Endpoint:
@@ -38,7 +42,7 @@ def _qdrant(gateway: Gateway, op: Operation) -> Endpoint:
     if op.kind is Kind.SERVICE:
         start = SERVICE[op.id]
         return Endpoint(NotRouted(op).handle, Access.OPEN, start)
-    return Endpoint(NotRouted(op).handle, Access.READ)
+    return Endpoint(NotRouted(op).handle, Access.STATUS if op.id in STATUS_OPERATIONS else Access.READ)
 
 
 def route_table(gateway: Gateway) -> Router[Endpoint]:
@@ -52,9 +56,10 @@ def route_table(gateway: Gateway) -> Router[Endpoint]:
     routes += [
         Route("POST", "/gateway/collections/{collection_name}/search", "gateway_search",
             Endpoint(search.handle, Access.READ)),
-        Route("GET", "/gateway/status", "gateway_status", Endpoint(status.status, Access.READ)),
-        Route("GET", "/gateway/policies", "gateway_policies", Endpoint(status.policies, Access.READ)),
-        Route("GET", "/gateway/policies/{collection_name}", "gateway_policy", Endpoint(status.policies, Access.READ)),
+        # The status and policies name every collection: a global read credential or the metrics token.
+        Route("GET", "/gateway/status", "gateway_status", Endpoint(status.status, Access.STATUS)),
+        Route("GET", "/gateway/policies", "gateway_policies", Endpoint(status.policies, Access.STATUS)),
+        Route("GET", "/gateway/policies/{collection_name}", "gateway_policy", Endpoint(status.policies, Access.STATUS)),
         # The operator API.
         operator("POST", "/gateway/admin/collections/{collection_name}/mode", "admin_force_mode", admin.force_mode),
         operator("POST", "/gateway/admin/regions/{region}/drain", "admin_drain", admin.drain),

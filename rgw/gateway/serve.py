@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
+import ssl
 
 import uvloop
 
+from rgw.auth.guard import Guard
 from rgw.compiled import compiled_modules, stale_modules
 from rgw.gateway.app import Gateway
 from rgw.gateway.front import Front
@@ -31,14 +34,20 @@ async def serve(config: GatewayConfig, shutdown_timeout: float = 5.0, stop: asyn
         loop.add_signal_handler(signum, stop.set)
     gateway = Gateway(config)
     await gateway.start()
-    front = HttpServer(Front(route_table(gateway), gateway.admin_token), config.limits)
+    front = HttpServer(Front(route_table(gateway), Guard(config.auth, gateway.admin_token)), config.limits)
     try:
-        server = await loop.create_server(front, config.host, config.port, backlog=1024)
+        server = await loop.create_server(front, config.host, config.port, backlog=1024, ssl=tls_context(config))
     except BaseException:
         await gateway.close()
         raise
     regions = ", ".join(f"{r.name}={r.url}" for r in config.regions)
-    log.info("gateway listening on http://%s, regions: %s", config.listen, regions)
+    log.info("gateway listening on %s://%s, regions: %s", "https" if config.tls else "http", config.listen, regions)
+    log.info("client authentication: %s", describe_auth(config))
+    if config.auth is not None and config.auth.jwt_rbac and len((config.auth.api_key or "").encode()) < 32:
+        log.warning("auth.api_key signs JWTs and is shorter than 32 bytes: use a longer random key (RFC 7518 3.2)")
+    if config.auth is None and not loopback(config.host):
+        log.warning("no [auth] section and listening on %s: anyone who reaches this address can read, write and "
+                    "delete every collection; add [auth] with an api_key (see the README)", config.host)
     compiled = compiled_modules()
     log.info("read path: %s", f"compiled ({len(compiled)} modules)" if compiled else "pure Python (not compiled)")
     if stale := stale_modules():
@@ -53,6 +62,34 @@ async def serve(config: GatewayConfig, shutdown_timeout: float = 5.0, stop: asyn
         with contextlib.suppress(Exception):
             await server.wait_closed()
         await gateway.close()
+
+
+def tls_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    """The listener's TLS (1.2 and later), when the config names a certificate and its key."""
+    if config.tls_cert_file is None or config.tls_key_file is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    return context
+
+
+def loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def describe_auth(config: GatewayConfig) -> str:
+    """What is in force, for the log: which credentials exist, never their values."""
+    auth = config.auth
+    if auth is None:
+        return "off (no [auth] section)"
+    present = [name for name in ("api_key", "alt_api_key", "read_only_api_key", "metrics_token")
+               if getattr(auth, name) is not None]
+    limits = "on" if auth.rate_limits.enabled else "off"
+    return f"on ({', '.join(present)}; jwt_rbac {'on' if auth.jwt_rbac else 'off'}; rate limits {limits})"
 
 
 def run_gateway(config: GatewayConfig) -> None:

@@ -60,13 +60,14 @@ class Request:
     keep_alive: bool
     peer: str  # the client's address, for logs and audit
     route: Any  # the application's own note about this request (its route), kept across handle_now/handle
+    caller: Any  # who the application decided is asking (rgw.auth.caller.Caller); None until it decides
 
     def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes | None = None,
                  keep_alive: bool = True, peer: str = "") -> None:
         self.method, self.target, self.headers, self.body = method, target, headers, body
         query = target.find("?")
         self.path = target if query < 0 else target[:query]
-        self.keep_alive, self.peer, self.route = keep_alive, peer, None
+        self.keep_alive, self.peer, self.route, self.caller = keep_alive, peer, None, None
 
 
 Fields = tuple[tuple[str, str], ...]  # response header (name, value) pairs; hashable, so renderings are kept

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import orjson
 
 from rgw.auth.admin import TOKEN_ENV, admin_token
+from rgw.auth.client import client_key
 from rgw.journal.log import SqliteJournal, journal_path
 from rgw.journal.scan import ScanFailed, count_points, list_collections, ordered_ids, rest_call, scan
 from rgw.journal.truth import InFlight, Lineage, PointId, ScratchStore, entries, lineages, touched_ids
@@ -178,8 +179,12 @@ class Verifier:
         self.wait_s = wait_s
         self.regions = {r.name: RegionClient(r, max_connections=4) for r in config.regions}
         host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        self.gateway_url = f"http://{host}:{config.port}"
-        self.gateway = RegionClient(Region(name="gateway", url=self.gateway_url), max_connections=4)
+        # Repairs and status reads go through the gateway: with its api key when it has [auth] (never shown),
+        # over https when it serves TLS (its CA from the system's store or SSL_CERT_FILE).
+        scheme = "https" if config.tls else "http"
+        self.gateway_url = f"{scheme}://{host}:{config.port}"
+        self.gateway = RegionClient(Region(name="gateway", url=self.gateway_url, api_key=client_key(config)),
+                                    max_connections=4)
         self.journal_path = journal_path(config.data_dir)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from rgw.auth.admin import TOKEN_ENV, admin_token
+from rgw.auth.client import API_KEY_ENV, client_key
 from rgw.ops.status import fetch
 from rgw.qdrant.envelope import error_message
 
@@ -23,10 +24,12 @@ class AdminError(Exception):
 
 def admin_request(gateway_url: str, method: str, path: str, body: Any | None = None, timeout: float = 30,
                   token: str | None = None) -> Any:
-    """One authenticated admin call (with `token`, else the environment's); its `result`."""
-    token = token or admin_token(None)
+    """One authenticated admin call (with `token`, else the environment's admin token, else its RGW_API_KEY: the
+    admin API also takes a global "m" credential); its `result`."""
+    token = token or admin_token(None) or client_key()
     if token is None:
-        raise AdminError(f"set {TOKEN_ENV} to the gateway's admin token (or give --config with gateway.admin_token)")
+        raise AdminError(f"set {TOKEN_ENV} to the gateway's admin token, or {API_KEY_ENV} to its api key (or give "
+                         "--config with gateway.admin_token)")
     request = urllib.request.Request(
         gateway_url.rstrip("/") + path, method=method, data=None if body is None else orjson.dumps(body),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})

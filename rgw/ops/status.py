@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from rgw.auth.client import API_KEY_ENV, client_key, credential_headers
+
 
 def render(status: dict[str, Any]) -> str:
     """A person's view of the status JSON: one table of regions, one of collections."""
@@ -123,10 +125,16 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def fetch(url: str, timeout: float = 5.0) -> dict[str, Any] | None:
-    """GET a gateway JSON document; None (said on stderr) when the gateway cannot be reached."""
+    """GET a gateway JSON document (with RGW_API_KEY when set); None (said on stderr) when the gateway cannot be
+    reached or refuses."""
+    request = urllib.request.Request(url, headers=credential_headers(client_key()))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        hint = f" (set {API_KEY_ENV} to a read credential)" if exc.code in (401, 403) else ""
+        print(f"rgw: the gateway at {url} answered {exc.code}{hint}", file=sys.stderr)
+        return None
     except (urllib.error.URLError, OSError) as exc:
         print(f"rgw: cannot reach the gateway at {url}: {exc}", file=sys.stderr)
         return None

@@ -18,6 +18,8 @@ from urllib.parse import unquote
 import orjson
 
 from rgw import QDRANT_API_VERSION, __version__
+from rgw.auth.audit import audit
+from rgw.auth.caller import Caller
 from rgw.http.server import Fields, Reply, Request
 from rgw.proxy.chain import ReadRequest
 from rgw.qdrant.envelope import JSON, error, ok
@@ -183,7 +185,8 @@ class QdrantRead:
 
 
 class QdrantListing:
-    """What collections or aliases exist: the first region that answers."""
+    """What collections or aliases exist: the first region that answers; a collection-scoped caller sees only
+    its collections (and the aliases of its collections), as in Qdrant."""
 
     def __init__(self, reader: Reader, op: Operation) -> None:
         self._reader = reader
@@ -194,9 +197,28 @@ class QdrantListing:
         query = request.target.partition("?")[2]
         path = self._op.template + (f"?{query}" if query else "")
         try:
-            return relay(await self._reader.read(ReadRequest(self._op.id, request.method, path, None, None)))
+            answer = await self._reader.read(ReadRequest(self._op.id, request.method, path, None, None))
         except (NoSourceAvailable, QdrantError) as exc:
             return failed(exc, started)
+        caller = request.caller
+        if isinstance(caller, Caller) and caller.scoped and answer.reply.status == 200:
+            return _visible(answer, caller, started)
+        return relay(answer)
+
+
+def _visible(answer: Answer, caller: Caller, started: float) -> Reply:
+    """A listing with what `caller` may not see taken out; a listing that cannot be read is not relayed at all."""
+    try:
+        parsed = orjson.loads(answer.reply.body)
+        result = parsed["result"]
+        if "collections" in result:
+            result["collections"] = [c for c in result["collections"] if caller.sees(c["name"])]
+        else:
+            result["aliases"] = [a for a in result["aliases"] if caller.sees(a["collection_name"])]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        return error(502, f"Bad gateway: {answer.source} answered a listing the gateway cannot read ({exc})",
+                     started, headers=provenance(answer))
+    return Reply(200, orjson.dumps(parsed), JSON, provenance(answer))
 
 
 class QdrantWrite:
@@ -208,18 +230,26 @@ class QdrantWrite:
         self._paths = RegionPaths(op)
 
     async def handle(self, request: Request, params: Params) -> Reply:
+        reply, lsn = await self._write(request, params)
+        caller = request.caller
+        audit(caller.id if isinstance(caller, Caller) else "anonymous", self._op.id, params.get("collection_name"),
+              reply.status, lsn, request.peer)
+        return reply
+
+    async def _write(self, request: Request, params: Params) -> tuple[Reply, int | None]:
         started = time.perf_counter()
         if "collection_name" not in params:  # POST /collections/aliases names its collections in the body
             return error(501, f"Not implemented by the gateway: {self._op.id} (journaling it is not supported yet)",
-                         started)
+                         started), None
         collection = params["collection_name"]
         try:
             answer = await self._writer.write(self._op, collection, self._paths.plain(params),
                                               request.target.partition("?")[2],
                                               request.body)
         except (NoSourceAvailable, QdrantError) as exc:
-            return failed(exc, started)
-        return relay(answer)
+            return failed(exc, started), None
+        lsn = answer.headers.get("X-Gateway-LSN") if answer.headers else None
+        return relay(answer), int(lsn) if lsn is not None else None
 
 
 class NotRouted:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -172,6 +173,45 @@ def override_policy(base: Policy, fields_: dict[str, Any], region_names: set[str
     return _policy(fields_, where, base, region_names)
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: `requests_per_s` on average, up to `burst` at once."""
+
+    requests_per_s: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Per-credential limits (by credential id), and per credential and collection; None: unlimited."""
+
+    default: RateLimit | None = None  # every credential without a limit of its own
+    credentials: dict[str, RateLimit] = field(default_factory=dict)  # "api_key", "read_only_api_key", "jwt:<sub>"...
+    collections: dict[str, RateLimit] = field(default_factory=dict)  # a bucket per (credential, collection)
+    max_buckets: int = 10000  # buckets kept at once; past it the least recently used is dropped
+
+    @property
+    def enabled(self) -> bool:
+        return self.default is not None or bool(self.credentials) or bool(self.collections)
+
+
+SECRETS = ("api_key", "read_only_api_key", "alt_api_key", "metrics_token")
+STATIC_CREDENTIALS = ("api_key", "alt_api_key", "read_only_api_key")  # credential ids of the static keys
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Client authentication as Qdrant 1.19 does it (see rgw.auth); secrets are kept out of repr."""
+
+    api_key: str | None = field(default=None, repr=False)  # full access; signs JWTs
+    read_only_api_key: str | None = field(default=None, repr=False)
+    alt_api_key: str | None = field(default=None, repr=False)  # a second full key (and JWT secret), for rotation
+    jwt_rbac: bool = False
+    metrics_token: str | None = field(default=None, repr=False)  # opens /metrics and /gateway/status only
+    jwt_cache_entries: int = 10000  # verified tokens remembered until they expire
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+
+
 DEFAULT_LISTEN = "127.0.0.1:6333"
 DEFAULT_DATA_DIR = Path("var/gateway")
 
@@ -187,6 +227,13 @@ class GatewayConfig:
     routing: Routing = field(default_factory=Routing)
     limits: Limits = field(default_factory=Limits)
     policies: Policies = field(default_factory=Policies)
+    auth: AuthConfig | None = None  # None: no client authentication (as before [auth] existed)
+    tls_cert_file: str | None = None  # both set: the listener serves HTTPS (TLS 1.2+)
+    tls_key_file: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
 
     @property
     def host(self) -> str:
@@ -200,7 +247,8 @@ class GatewayConfig:
     def local_url(self) -> str:
         """Where a client on this machine reaches the gateway (a wildcard listen address means loopback)."""
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://[{host}]:{self.port}" if ":" in host else f"{scheme}://{host}:{self.port}"
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -221,13 +269,17 @@ def load_config(path: str | Path) -> GatewayConfig:
 
 
 def parse_config(raw: dict[str, Any]) -> GatewayConfig:
-    _only_keys(raw, "", {"gateway", "regions", "health", "outlier", "routing", "limits", "policies"})
+    _only_keys(raw, "", {"gateway", "regions", "health", "outlier", "routing", "limits", "policies", "auth"})
     gateway = _table(raw, "gateway")
-    _only_keys(gateway, "gateway", {"listen", "data_dir", "admin_token"})
+    _only_keys(gateway, "gateway", {"listen", "data_dir", "admin_token", "tls_cert_file", "tls_key_file"})
     listen = _typed(gateway, "gateway", "listen", str, DEFAULT_LISTEN)
     admin_token = _typed(gateway, "gateway", "admin_token", str, None) if "admin_token" in gateway else None
     split_listen(listen)
     data_dir = Path(_typed(gateway, "gateway", "data_dir", str, str(DEFAULT_DATA_DIR)))
+    tls_cert, tls_key = (_existing_file(gateway, "gateway", name) for name in ("tls_cert_file", "tls_key_file"))
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("gateway.tls_cert_file and gateway.tls_key_file: give both (HTTPS) or neither (HTTP)")
+    auth = _auth(raw["auth"]) if "auth" in raw else None
 
     regions = _regions(raw.get("regions"))
     health = _section(raw, "health", HealthCheck)
@@ -244,7 +296,110 @@ def parse_config(raw: dict[str, Any]) -> GatewayConfig:
         raise ConfigError("routing.hedge_delay_ms: must be > 0 (omit it to derive from latency)")
     policies = _policies(raw.get("policies", {}), {r.name for r in regions})
     return GatewayConfig(listen=listen, data_dir=data_dir, admin_token=admin_token, regions=regions, health=health,
-                         outlier=outlier, routing=routing, limits=limits, policies=policies)
+                         outlier=outlier, routing=routing, limits=limits, policies=policies, auth=auth,
+                         tls_cert_file=tls_cert, tls_key_file=tls_key)
+
+
+def _existing_file(table: dict[str, Any], where: str, key: str) -> str | None:
+    if key not in table:
+        return None
+    path = _typed(table, where, key, str, None)
+    if not Path(path).is_file():
+        raise ConfigError(f"{where}.{key}: no such file {path!r}")
+    return str(path)
+
+
+def _auth(value: Any) -> AuthConfig:
+    if not isinstance(value, dict):
+        raise ConfigError("auth: expected a table [auth]")
+    keys = {"jwt_rbac", "jwt_cache_entries", "rate_limit"}
+    for name in SECRETS:
+        keys |= {name, f"{name}_env", f"{name}_file"}
+    _only_keys(value, "auth", keys)
+    secrets = {name: _secret(value, name) for name in SECRETS}
+    jwt_rbac = _typed(value, "auth", "jwt_rbac", bool, False)
+    cache = _typed(value, "auth", "jwt_cache_entries", int, 10000)
+    if cache < 1:
+        raise ConfigError(f"auth.jwt_cache_entries: must be >= 1, got {cache}")
+    if secrets["api_key"] is None and secrets["read_only_api_key"] is None:
+        raise ConfigError("auth: give api_key (or api_key_env / api_key_file), read_only_api_key, or both")
+    if secrets["alt_api_key"] is not None and secrets["api_key"] is None:
+        raise ConfigError("auth.alt_api_key: the alternative to api_key during a rotation; set api_key too")
+    if jwt_rbac and secrets["api_key"] is None:
+        raise ConfigError("auth.jwt_rbac: JWTs are signed with api_key; set api_key too")
+    given = [s for s in secrets.values() if s is not None]
+    if len(set(given)) != len(given):
+        raise ConfigError("auth: api_key, read_only_api_key, alt_api_key and metrics_token must all differ")
+    return AuthConfig(api_key=secrets["api_key"], read_only_api_key=secrets["read_only_api_key"],
+                      alt_api_key=secrets["alt_api_key"], jwt_rbac=jwt_rbac, metrics_token=secrets["metrics_token"],
+                      jwt_cache_entries=cache, rate_limits=_rate_limits(value.get("rate_limit", {})))
+
+
+def _secret(table: dict[str, Any], name: str) -> str | None:
+    """A secret given inline, by environment variable (`NAME_env`) or by file (`NAME_file`); the message names
+    the key, never the value."""
+    given = [key for key in (name, f"{name}_env", f"{name}_file") if key in table]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise ConfigError(f"auth.{given[0]}: give one of {', '.join(given)}, not several")
+    key = given[0]
+    if not isinstance(table[key], str):  # said without the value: it may be the secret itself
+        raise ConfigError(f"auth.{key}: expected a string")
+    source = table[key]
+    if key.endswith("_env"):
+        secret = os.environ.get(source)
+        if not secret:
+            raise ConfigError(f"auth.{key}: environment variable {source!r} is not set or empty")
+    elif key.endswith("_file"):
+        try:
+            secret = Path(source).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"auth.{key}: cannot read {source!r}: {type(exc).__name__}") from None
+    else:
+        secret = source
+    if not secret:
+        raise ConfigError(f"auth.{key}: empty")
+    # Clients send it in a header: what a header cannot carry could never match.
+    if secret != secret.strip(" \t") or not secret.isprintable():
+        raise ConfigError(f"auth.{key}: the secret holds control characters or surrounding whitespace")
+    return secret
+
+
+def _rate_limits(value: Any) -> RateLimits:
+    if not isinstance(value, dict):
+        raise ConfigError("auth.rate_limit: expected a table")
+    _only_keys(value, "auth.rate_limit", {"requests_per_s", "burst", "credentials", "collections", "max_buckets"})
+    default = _rate_limit(value, "auth.rate_limit") if "requests_per_s" in value or "burst" in value else None
+    credentials: dict[str, RateLimit] = {}
+    collections: dict[str, RateLimit] = {}
+    for group, out in (("credentials", credentials), ("collections", collections)):
+        table = value.get(group, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"auth.rate_limit.{group}: expected a table of tables")
+        for name, limit in table.items():
+            where = f"auth.rate_limit.{group}.{name}"
+            if not isinstance(limit, dict):
+                raise ConfigError(f"{where}: expected a table with requests_per_s and burst")
+            if group == "credentials" and name not in STATIC_CREDENTIALS and not name.startswith("jwt:"):
+                raise ConfigError(f"{where}: a credential is one of {', '.join(STATIC_CREDENTIALS)} or "
+                                  "jwt:<subject>")
+            _only_keys(limit, where, {"requests_per_s", "burst"})
+            out[name] = _rate_limit(limit, where)
+    max_buckets = _typed(value, "auth.rate_limit", "max_buckets", int, 10000)
+    if max_buckets < 1:
+        raise ConfigError(f"auth.rate_limit.max_buckets: must be >= 1, got {max_buckets}")
+    return RateLimits(default, credentials, collections, max_buckets)
+
+
+def _rate_limit(table: dict[str, Any], where: str) -> RateLimit:
+    rate = _typed(table, where, "requests_per_s", float, None)
+    if rate <= 0:
+        raise ConfigError(f"{where}.requests_per_s: must be > 0, got {rate}")
+    burst = _typed(table, where, "burst", int, max(1, math.ceil(rate)))
+    if burst < 1:
+        raise ConfigError(f"{where}.burst: must be >= 1, got {burst}")
+    return RateLimit(rate, burst)
 
 
 def _regions(value: Any) -> tuple[Region, ...]:

@@ -35,7 +35,8 @@ def test_drill_passes_then_fails_on_a_bundle_missing_payloads(topo: Topology) ->
     result = drill["result"]
     assert result["ok"], result["checks"]
     assert {c["name"] for c in result["checks"]} == {"point count", "points present", "payloads complete",
-                                                     "vectors identical", "payload filters", "query top-k overlap"}
+                                                     "vectors identical", "payload filters", "query top-k overlap",
+                                                     "access rules"}
     assert result["rpo"]["seconds"] == 0.0 and result["rto_s"] > 0
     report = Path(result["report"]["markdown"])
     assert "PASSED" in report.read_text()

@@ -167,3 +167,21 @@ def test_a_violated_expectation_fails_the_run(tmp_path: Path) -> None:
     failing = [c["name"] for c in card["checks"] if not c["passed"]]
     assert failing == ["modes in phase 'down'"], failing
     assert card["acked_writes_lost"] == 0
+
+
+def test_a_short_scenario_runs_against_a_gateway_with_auth_on(tmp_path: Path) -> None:
+    """The runner's load, status polling, admin calls and rgw verify all present the config's key."""
+    shipped = (Path(__file__).parents[2] / "rgw" / "chaos" / "scenarios" / "primary-kill.toml").read_text()
+    auth = '[auth]\napi_key = "chaos-key-0123456789abcdef0123456789abcd"\nread_only_api_key = "chaos-ro-key-0123"\n'
+    path = tmp_path / "primary-kill-auth.toml"
+    path.write_text(shipped.replace('regions = ["primary", "secondary"]',
+                                    f"regions = [\"primary\", \"secondary\"]\ngateway_config = '''\n{auth}'''", 1))
+    run = chaos("run", str(path), "--short", "--json", "--report", str(tmp_path / "report"))
+    assert run.returncode == 0, f"violated an expectation:\n{run.stdout[-6000:]}\n{run.stderr[-3000:]}"
+    card = json.loads(run.stdout)
+    assert card["passed"] and card["acked_writes_lost"] == 0 and card["verify"]["exit_code"] == 0
+    assert card["requests"]["writes_acked"] > 0 and card["requests"]["failed_unexcused"] == 0
+    log = (tmp_path / "report" / "logs" / "gateway.log").read_text()
+    assert "client authentication: on (api_key, read_only_api_key" in log
+    assert '"by":"api_key","op":"upsert_points"' in log
+    assert "chaos-key-0123456789abcdef0123456789abcd" not in log
